@@ -181,7 +181,9 @@ def _format_errors(source: str, err: ValidationError) -> str:
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(top level)"
         got = e.get("input")
-        got_text = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        # Never echo what was given for a credential field: it may be the secret itself.
+        secretish = any(word in field.lower() for word in ("key", "secret", "token", "password"))
+        got_text = "" if secretish or isinstance(got, dict | list) else f" (got {got!r})"
         lines.append(f"  {field}: {e['msg']}{got_text}")
     return "\n".join(lines)
 
