@@ -20,6 +20,8 @@ from gateway.errors import ConfigError
 from gateway.guards.config import GuardsConfig
 from gateway.limits.config import LimitsConfig
 from gateway.policy.config import PolicyConfig
+from gateway.secrets import SecretsConfig
+from gateway.tls.config import ServerTLSConfig, UpstreamTLSConfig
 from gateway.usage.config import UsageConfig
 
 ENV_PREFIX = "GATEWAY_"
@@ -51,6 +53,8 @@ class ServerConfig(_Strict):
     trusted_proxies: list[str] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
+    #: Terminate TLS, verify client certificates, accept forwarded ones (docs/tls.md).
+    tls: ServerTLSConfig | None = None
 
 
 class ProviderConfig(_Strict):
@@ -64,12 +68,16 @@ class ProviderConfig(_Strict):
     connect_timeout_s: float = Field(5.0, gt=0)
     #: Provider-specific settings (e.g. Vertex ``project``/``location``, Bedrock ``region``).
     options: dict[str, Any] = {}
+    #: CA bundle, client certificate and minimum version for calls to this provider.
+    tls: UpstreamTLSConfig | None = None
 
     @field_validator("api_key")
     @classmethod
     def _api_key_is_reference(cls, value: str | None) -> str | None:
         if value is not None and ":" not in value:
-            raise ValueError("must be a secret reference such as 'env:OPENAI_API_KEY' or 'file:/run/secrets/key'")
+            raise ValueError(
+                "must be a secret reference such as 'env:OPENAI_API_KEY' or 'file:/run/secrets/key'"
+            )
         return value
 
     @model_validator(mode="after")
@@ -84,6 +92,9 @@ class DeploymentConfig(_Strict):
     #: The model name the provider knows (for Azure: the deployment name).
     model: str
     name: str | None = None
+    #: Load balancing: deployments with the same priority share traffic by weight; lower
+    #: priorities are tried first. Default: the position in the list (pure failover order).
+    priority: int | None = None
     weight: int = Field(1, ge=0)
     #: Per-deployment overrides of the provider's settings.
     api_base: str | None = None
@@ -94,6 +105,8 @@ class DeploymentConfig(_Strict):
     params: dict[str, Any] = {}
     #: Let requests through when the policy engine fails (default: fail closed with 503).
     policy_fail_open: bool = False
+    #: Overrides the provider's TLS settings for this deployment.
+    tls: UpstreamTLSConfig | None = None
 
 
 class ModelConfig(_Strict):
@@ -134,6 +147,7 @@ class GatewayConfig(_Strict):
     policy: PolicyConfig = PolicyConfig()
     limits: LimitsConfig = LimitsConfig()
     auth: AuthConfig = AuthConfig()
+    secrets: SecretsConfig = SecretsConfig()
     guards: GuardsConfig = GuardsConfig()
     usage: UsageConfig = UsageConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
@@ -188,7 +202,9 @@ def _format_errors(source: str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> GatewayConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> GatewayConfig:
     """Read the config file (or ``GATEWAY_CONFIG``) and the environment overrides."""
     env = dict(os.environ if environ is None else environ)
     path = path or env.get("GATEWAY_CONFIG")

@@ -117,7 +117,9 @@ def _transform(raw: Any) -> Transform:
         )
     return Transform(
         model=_opt_str("transform.model", obj.get("model")),
-        max_tokens=_int("transform.max_tokens", obj["max_tokens"], minimum=1) if "max_tokens" in obj else None,
+        max_tokens=_int("transform.max_tokens", obj["max_tokens"], minimum=1)
+        if "max_tokens" in obj
+        else None,
         system_prompt=system_prompt,
         headers=_str_map("transform.headers", obj.get("headers", {})),
         redact=_str_list("transform.redact", obj.get("redact", [])),

@@ -1,0 +1,11 @@
+FROM python:3.12-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY gateway ./gateway
+COPY migrations ./migrations
+COPY alembic.ini ./
+COPY policies ./policies
+RUN pip install --no-cache-dir . \
+ && pip install --no-cache-dir --no-deps --ignore-requires-python opa-golib-python-bindings==0.4.4
+EXPOSE 8080
+CMD ["gateway", "serve", "--config", "/etc/gateway/gateway.yaml", "--host", "0.0.0.0"]
