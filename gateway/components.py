@@ -143,6 +143,10 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
         stack.push_async_callback(identity.aclose)
         auth = GatewayAuthenticator.build(config, identity.authenticator)
 
+        if any(p.type == "bedrock" for p in config.providers.values()):
+            from gateway.providers.bedrock import require_botocore
+
+            require_botocore()  # fail at start, naming the extra, not on the first request
         transport = AiohttpTransport()
         stack.push_async_callback(transport.aclose)
         router = ModelRouter(config, transport, lambda ref: provider_secrets.get(ref))

@@ -82,7 +82,8 @@ class ProviderConfig(_Strict):
 
     @model_validator(mode="after")
     def _api_base_known(self) -> ProviderConfig:
-        if self.api_base is None and self.type not in DEFAULT_API_BASE:
+        # Vertex and Bedrock derive their URLs from options.location / options.region.
+        if self.api_base is None and self.type not in DEFAULT_API_BASE and self.type not in ("vertex", "bedrock"):
             raise ValueError(f"api_base is required for provider type {self.type!r}")
         return self
 

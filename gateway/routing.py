@@ -112,7 +112,7 @@ class Router:
             deployment=name,
             provider=d.provider,
             provider_type=provider.type,
-            base_url=d.api_base or provider.api_base or DEFAULT_API_BASE[provider.type],
+            base_url=d.api_base or provider.api_base or DEFAULT_API_BASE.get(provider.type, ""),
             model=d.model,
             api_key=secret(provider.api_key) if provider.api_key else None,
             api_version=d.api_version or provider.api_version,

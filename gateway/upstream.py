@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+import yarl
 
 from gateway.errors import UpstreamTimeoutError, UpstreamUnreachableError
 from gateway.providers.base import UpstreamRequest
@@ -128,7 +129,8 @@ class AiohttpTransport:
         try:
             response = await session.request(
                 request.method,
-                request.url,
+                # Already encoded by the translator (and signed that way for SigV4): keep as is.
+                yarl.URL(request.url, encoded=True),
                 headers=request.headers,
                 data=request.body,
                 timeout=timeout,

@@ -12,6 +12,10 @@ _TRANSLATORS: dict[str, tuple[str, str]] = {
     "azure": ("gateway.providers.openai", "OpenAITranslator"),
     "mistral": ("gateway.providers.openai", "OpenAITranslator"),
     "openai_compatible": ("gateway.providers.openai", "OpenAITranslator"),
+    "anthropic": ("gateway.providers.anthropic", "AnthropicTranslator"),
+    "gemini": ("gateway.providers.gemini", "GeminiTranslator"),
+    "vertex": ("gateway.providers.gemini", "VertexTranslator"),
+    "bedrock": ("gateway.providers.bedrock", "BedrockTranslator"),
 }
 
 
