@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError
@@ -18,6 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
     from gateway.config import load_config
     from gateway.logs import configure_logging
+    from gateway.tls.inbound import gateway_http_protocol
 
     try:
         config = load_config(args.config)
@@ -32,7 +34,9 @@ def _serve(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        # Records the connection's own peer address and TLS facts in the scope before any
+        # proxy-headers rewrite (forwarded client certificates are checked against it).
+        http=gateway_http_protocol("httptools"),
         lifespan="on",
         access_log=False,
         proxy_headers=bool(config.server.trusted_proxies),
@@ -51,12 +55,26 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def resolve_local_secret(reference: str) -> str:
+    """``env:``/``file:`` secrets for the TLS key; module-level so uvicorn can pickle it."""
+    from gateway.secrets import SecretResolver
+
+    return SecretResolver().resolve_local(reference).reveal()
+
+
 def _tls_options(config: GatewayConfig) -> dict[str, object]:
     """uvicorn settings for inbound TLS; empty when the gateway serves plain HTTP."""
+    from gateway.tls.inbound import ServerSSLContextFactory
+
     tls = config.server.tls
     if tls is None or tls.cert_file is None:
         return {}
-    raise NotImplementedError
+    base_dir = str(Path(config.source).parent) if config.source else None
+    return {
+        "ssl_context_factory": ServerSSLContextFactory(
+            tls, base_dir=base_dir, resolve_secret=resolve_local_secret
+        )
+    }
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:

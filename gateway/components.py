@@ -30,16 +30,13 @@ from gateway.db.engine import create_sessionmaker, database_url
 from gateway.db.migrate import upgrade_async
 from gateway.errors import ConfigError
 from gateway.guards import Guard
-from gateway.limits.limiter import Limiter
-from gateway.limits.memory import MemoryBackend
-from gateway.limits.pricing import PriceTable
-from gateway.limits.redis_backend import RedisBackend
-from gateway.limits.spend_store import SpendStore
+from gateway.limits import create_limiter
 from gateway.observability import Metrics, metrics_endpoint
 from gateway.policy.engine import create_engine as create_policy_engine
 from gateway.routing import Router as ModelRouter
 from gateway.secrets import SecretResolver
 from gateway.services import Services
+from gateway.tls.upstream import UpstreamTLS
 from gateway.tokens import TokenEstimator
 from gateway.upstream import AiohttpTransport
 from gateway.usage.anomaly import AnomalyDetector
@@ -124,6 +121,23 @@ def _admin_protected(admin: AdminServices, routes: list[Route]) -> list[BaseRout
     return wrapped
 
 
+def _attach_upstream_tls(config: GatewayConfig, router: ModelRouter, resolver: SecretResolver) -> None:
+    """One reloading SSL context per deployment that sets TLS (its own block, else its provider's)."""
+    for public_model, model in config.models.items():
+        for deployment_config, deployment in zip(
+            model.deployments, router.routes[public_model].deployments, strict=True
+        ):
+            tls = deployment_config.tls or config.providers[deployment_config.provider].tls
+            if tls is not None:
+                upstream_tls = UpstreamTLS(
+                    tls,
+                    name=deployment.name,
+                    resolve_path=config.resolve_path,
+                    resolve_secret=lambda ref: resolver.resolve_local(ref).reveal(),
+                )
+                deployment.ssl_context = upstream_tls.context
+
+
 @contextlib.asynccontextmanager
 async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
     base_dir = config_dir(config)
@@ -150,6 +164,7 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
         transport = AiohttpTransport()
         stack.push_async_callback(transport.aclose)
         router = ModelRouter(config, transport, lambda ref: provider_secrets.get(ref))
+        _attach_upstream_tls(config, router, resolver)
 
         policy = create_policy_engine(config.policy, base_dir)
         await policy.start()
@@ -166,13 +181,8 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
         await writer.start()
         stack.push_async_callback(writer.close)
 
-        prices = PriceTable.from_config(config.limits)
-        backend = (
-            RedisBackend.from_url(config.limits.redis_url)
-            if config.limits.backend == "redis"
-            else MemoryBackend()
-        )
-        limiter = Limiter(config.limits, backend, prices, SpendStore(db))
+        limiter = create_limiter(config.limits, db)
+        prices = limiter.prices
         await limiter.start()
         stack.push_async_callback(limiter.close)
 

@@ -20,6 +20,7 @@ import yarl
 
 from gateway.errors import UpstreamTimeoutError, UpstreamUnreachableError
 from gateway.providers.base import UpstreamRequest
+from gateway.tls.upstream import tls_failure
 
 
 @dataclass(slots=True)
@@ -149,6 +150,11 @@ class AiohttpTransport:
         except TimeoutError:
             raise UpstreamTimeoutError(f"deployment {deployment!r} did not answer in time") from None
         except aiohttp.ClientError as exc:
+            # A certificate that does not verify is a clear 502 naming the deployment, never
+            # a silent retry without verification.
+            tls_error = tls_failure(exc, deployment)
+            if tls_error is not None:
+                raise tls_error from None
             raise UpstreamUnreachableError(
                 f"deployment {deployment!r} is unreachable: {type(exc).__name__}"
             ) from None

@@ -29,7 +29,12 @@ class GatewayAuthenticator:
     def build(cls, config: GatewayConfig, keys: Authenticator) -> GatewayAuthenticator:
         tls = config.server.tls
         wants_certificates = tls is not None and (tls.client_ca_file is not None or tls.forwarded is not None)
-        return cls(keys, CertificateAuthenticator(tls) if wants_certificates and tls is not None else None)
+        certificates = (
+            CertificateAuthenticator(tls, resolve_path=config.resolve_path)
+            if wants_certificates and tls is not None
+            else None
+        )
+        return cls(keys, certificates)
 
     async def authenticate(self, scope: Scope) -> Principal:
         headers = Headers(scope=scope)
