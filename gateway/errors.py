@@ -137,7 +137,7 @@ class ServiceUnavailableError(GatewayError):
 class UpstreamError(GatewayError):
     status = 502
     type = "api_error"
-    code = "upstream_error"
+    code: str | None = "upstream_error"
 
 
 class UpstreamUnreachableError(UpstreamError):

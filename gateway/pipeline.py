@@ -134,7 +134,7 @@ class Pipeline:
 
         response_body = dispatched.body or {}
         try:
-            s.screen_response(response_body, decision.response, restorer)
+            s.screen_response(response_body, decision.response, restorer, decision.status)
         finally:
             ctx.usage = dispatched.usage or s.estimated_usage(ctx, response_body)
             await s.settle(ctx)

@@ -111,14 +111,16 @@ class Services:
 
     # -- the answer ----------------------------------------------------------------------
 
-    def screen_response(self, body: dict[str, Any], rules: Any, restorer: Any) -> None:
+    def screen_response(self, body: dict[str, Any], rules: Any, restorer: Any, status: int) -> None:
         """Redact (or deny on) entities in a JSON answer's message texts, restoring placeholders."""
         if not (rules.redact or rules.deny_on or restorer is not None):
             return
         for choice in body.get("choices") or []:
             message = choice.get("message") if isinstance(choice, dict) else None
             if isinstance(message, dict) and isinstance(message.get("content"), str):
-                message["content"] = self.guard.screen_response_text(message["content"], rules, restorer)
+                message["content"] = self.guard.screen_response_text(
+                    message["content"], rules, restorer, status=status
+                )
 
     async def readiness(self) -> dict[str, dict[str, Any]]:
         """Dependencies reachable: database, policy engine, limits backend."""

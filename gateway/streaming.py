@@ -52,7 +52,7 @@ class StreamRelay:
         self.ctx = ctx
         self.dispatched = dispatched
         self.encoder = encoder
-        self.screeners = ChoiceScreeners(services.guard, decision.response, restorer)
+        self.screeners = ChoiceScreeners(services.guard, decision.response, restorer, decision.status)
         self.usage_chunk: dict[str, Any] | None = None
         self.disconnected = False
         self.emitted_text: list[str] = []
@@ -164,8 +164,9 @@ class StreamRelay:
 class ChoiceScreeners:
     """One response screener per choice index, created on first use; inactive without rules."""
 
-    def __init__(self, guard: Any, rules: ResponseRules, restorer: Any) -> None:
+    def __init__(self, guard: Any, rules: ResponseRules, restorer: Any, status: int) -> None:
         self._guard = guard
+        self._status = status
         self._rules = rules
         self._restorer = restorer
         self.active = bool(rules.redact or rules.deny_on or restorer is not None)
@@ -174,7 +175,9 @@ class ChoiceScreeners:
     def feed(self, index: int, text: str) -> str:
         screener = self._by_choice.get(index)
         if screener is None:
-            screener = self._by_choice[index] = self._guard.stream_screener(self._rules, self._restorer)
+            screener = self._by_choice[index] = self._guard.stream_screener(
+                self._rules, self._restorer, status=self._status
+            )
         return str(screener.feed(text))
 
     def flush(self, index: int | None) -> list[tuple[int, str]]:
