@@ -83,7 +83,8 @@ class ProviderConfig(_Strict):
     @model_validator(mode="after")
     def _api_base_known(self) -> ProviderConfig:
         # Vertex and Bedrock derive their URLs from options.location / options.region.
-        if self.api_base is None and self.type not in DEFAULT_API_BASE and self.type not in ("vertex", "bedrock"):
+        derived = self.type in DEFAULT_API_BASE or self.type in ("vertex", "bedrock")
+        if self.api_base is None and not derived:
             raise ValueError(f"api_base is required for provider type {self.type!r}")
         return self
 

@@ -39,7 +39,10 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 
 def current_revision(url: str) -> str | None:
-    return asyncio.run(_with_connection(url, lambda c: MigrationContext.configure(c).get_current_revision()))
+    revision: str | None = asyncio.run(
+        _with_connection(url, lambda c: MigrationContext.configure(c).get_current_revision())
+    )
+    return revision
 
 
 def check_models_match(url: str) -> list[Any]:
