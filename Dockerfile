@@ -5,7 +5,8 @@ COPY gateway ./gateway
 COPY migrations ./migrations
 COPY alembic.ini ./
 COPY policies ./policies
-RUN pip install --no-cache-dir . \
+# Editable: the Alembic migrations/ folder stays beside the package, where `gateway db upgrade` finds it.
+RUN pip install --no-cache-dir -e . \
  && pip install --no-cache-dir --no-deps --ignore-requires-python opa-golib-python-bindings==0.4.4
 EXPOSE 8080
 CMD ["gateway", "serve", "--config", "/etc/gateway/gateway.yaml", "--host", "0.0.0.0"]

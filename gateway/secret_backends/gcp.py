@@ -1,0 +1,34 @@
+"""GCP Secret Manager (``gcp-sm:<name or full version path>[#field]``), extra ``gcp``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gateway.secret_backends import SecretBackendError, missing_extra, pick_field
+
+if TYPE_CHECKING:
+    from gateway.secrets import GcpSecretsConfig
+
+
+class GcpSecretManagerBackend:
+    def __init__(self, config: GcpSecretsConfig) -> None:
+        try:
+            from google.cloud import secretmanager
+        except ImportError:
+            raise missing_extra("gcp-sm", "gcp", "google-cloud-secret-manager") from None
+        self._config = config
+        self._client: Any = secretmanager.SecretManagerServiceClient()
+
+    def fetch(self, path: str) -> str:
+        from google.api_core import exceptions
+
+        name, _, field = path.partition("#")
+        if not name.startswith("projects/"):
+            if self._config.project is None:
+                raise SecretBackendError("gcp-sm: a bare secret name needs secrets.gcp.project")
+            name = f"projects/{self._config.project}/secrets/{name}/versions/latest"
+        try:
+            response = self._client.access_secret_version(name=name)
+        except exceptions.GoogleAPIError as exc:
+            raise SecretBackendError(f"GCP Secret Manager refused {name!r}: {type(exc).__name__}") from None
+        return pick_field(response.payload.data.decode("utf-8"), field or None, f"GCP secret {name!r}")

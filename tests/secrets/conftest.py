@@ -1,0 +1,3 @@
+"""Identity test fixtures."""
+
+from tests.db.fixtures import *  # noqa: F403
