@@ -174,6 +174,8 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
             str(config.resolve_path(config.tokenizer.data_dir)) if config.tokenizer.data_dir else None,
             {name: m.encoding for name, m in config.models.items() if m.encoding},
         )
+        # Load the encodings in use now (o200k is ~74 MB), not on the first request.
+        tokens.preload([m.encoding or name for name, m in config.models.items()])
         guard = Guard(config.guards, resolve_secret=lambda ref: resolver.resolve_local(ref).reveal())
 
         metrics = Metrics()

@@ -101,7 +101,9 @@ class Pipeline:
             ctx.prompt_estimate = s.tokens.estimate_chat(body, ctx.route.encoding or body["model"])
             ctx.max_output = max_output(body)
         else:
-            ctx.prompt_estimate = s.tokens.estimate_texts(texts, ctx.route.encoding or body["model"])
+            ctx.prompt_estimate = s.tokens.estimate_embeddings_input(
+                body["input"], ctx.route.encoding or body["model"]
+            )
         usage_so_far = await s.limiter.usage_snapshot(ctx.principal.key_id, ctx.principal.team)
         usage_so_far["anomaly"] = s.anomaly.score(ctx.principal.key_id) if ctx.principal.key_id else 0.0
 

@@ -75,7 +75,7 @@ class Services:
                 source_ip=ctx.source_ip,
                 time=ctx.time,
                 stream=ctx.stream,
-                headers=select_headers(headers, INPUT_HEADERS),
+                headers=select_headers(headers, self.config.policy.input_headers),
                 principal=ctx.principal,
                 model_requested=ctx.requested_model,
                 provider=first.target.provider,

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.tls.config import UpstreamTLSConfig
+
 
 class PolicyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -27,6 +29,6 @@ class PolicyConfig(BaseModel):
     eval_in_thread: bool = False
     #: Request headers copied into ``input.request.headers`` (credential headers never are).
     input_headers: list[str] = ["user-agent", "x-request-id", "openai-organization", "openai-project"]
-    #: Client certificate and key for mutual TLS to the OPA sidecar (PEM paths).
-    opa_client_cert: str | None = None
-    opa_client_key: str | None = None
+    #: TLS to the OPA sidecar (https opa_url): CA bundle, client certificate and key, minimum
+    #: version; reloaded when the files change (docs/tls.md).
+    tls: UpstreamTLSConfig | None = None

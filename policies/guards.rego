@@ -1,0 +1,51 @@
+# METADATA
+# title: Prompt and response guards
+# description: |
+#   Denies prompts carrying PII types the gateway or the team forbids and prompts whose
+#   prompt-injection score reaches the threshold (the team's, else the default). Lists the PII
+#   types to anonymize in the request and to redact from, or deny on, the response.
+package gateway.guards
+
+import data.gateway.caller
+
+denied_pii := {t | some t in array.concat(data.settings.deny_pii, object.get(caller.team, "deny_pii", []))}
+
+# Who forbids a PII type, for the reason text.
+forbidden_by(pii_type) := sprintf("team %s", [input.client.team]) if pii_type in caller.team.deny_pii
+else := "gateway"
+
+deny contains {"reason": "input.prompt.pii is missing", "status": 403} if not has_pii_findings
+
+has_pii_findings if is_array(input.prompt.pii)
+
+deny contains {"reason": sprintf("prompt contains %s, which the %s policy forbids", [finding.type, scope]), "status": 403} if {
+	some finding in input.prompt.pii
+	finding.type in denied_pii
+	finding.count > 0
+	scope := forbidden_by(finding.type)
+}
+
+injection_threshold := object.get(caller.team, "injection_threshold", data.settings.injection_threshold)
+
+deny contains {"reason": "input.prompt.injection.score is missing", "status": 403} if not has_injection_score
+
+has_injection_score if is_number(input.prompt.injection.score)
+
+deny contains {
+	"reason": sprintf("prompt-injection score %v reaches the threshold %v", [input.prompt.injection.score, injection_threshold]),
+	"status": 403,
+} if {
+	input.prompt.injection.score >= injection_threshold
+}
+
+# METADATA
+# description: PII types the guards anonymize in the request before it goes upstream.
+request_redact := {t | some t in array.concat(data.settings.redact_pii, object.get(caller.team, "redact_pii", []))}
+
+# METADATA
+# description: PII types redacted from the response, and those that deny it.
+response_redact := {t |
+	some t in array.concat(data.settings.response_redact, object.get(caller.team, "response_redact", []))
+}
+
+response_deny_on := {t | some t in object.get(caller.team, "response_deny_on", [])}

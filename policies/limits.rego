@@ -1,0 +1,76 @@
+# METADATA
+# title: Ceilings and rate limits
+# description: |
+#   The caller's tier (see gateway.caller) sets the prompt-token ceiling, the max_tokens cap
+#   and the rate limits declared per key (or per source address for anonymous callers).
+#   Teams add team-wide limits. OPA only declares limits; the gateway keeps the counters.
+package gateway.limits
+
+import data.gateway.caller
+
+deny contains {"reason": sprintf("unknown tier %q", [caller.tier_name]), "status": 403} if {
+	not caller.tier
+}
+
+deny contains {"reason": "input.tokens.prompt_estimate is missing", "status": 403} if not has_prompt_estimate
+
+has_prompt_estimate if is_number(input.tokens.prompt_estimate)
+
+deny contains {
+	"reason": sprintf(
+		"prompt of about %d tokens exceeds the %s tier ceiling of %d tokens",
+		[input.tokens.prompt_estimate, caller.tier_name, caller.tier.max_prompt_tokens],
+	),
+	"status": 400,
+} if {
+	input.tokens.prompt_estimate > caller.tier.max_prompt_tokens
+}
+
+# METADATA
+# description: The max_tokens cap; the gateway lowers larger client values and sets it when absent.
+max_tokens := caller.tier.max_tokens
+
+# METADATA
+# description: |
+#   Per key: the tier's requests and tokens per minute; key metadata `tokens_per_day` adds a
+#   daily token quota.
+declared contains limit if {
+	is_string(input.client.key_id)
+	scope := sprintf("key:%s", [input.client.key_id])
+	some limit in [
+		{"name": "key-requests", "scope": scope, "requests": caller.tier.requests_per_minute, "window_s": 60},
+		{"name": "key-tokens", "scope": scope, "tokens": caller.tier.tokens_per_minute, "window_s": 60},
+	]
+}
+
+declared contains {
+	"name": "key-daily-tokens",
+	"scope": sprintf("key:%s", [input.client.key_id]),
+	"tokens": input.client.metadata.tokens_per_day,
+	"window_s": 86400,
+} if {
+	is_string(input.client.key_id)
+	is_number(input.client.metadata.tokens_per_day)
+}
+
+# METADATA
+# description: Anonymous callers are limited per source address.
+declared contains {
+	"name": "anonymous-requests",
+	"scope": sprintf("ip:%s", [input.request.source_ip]),
+	"requests": caller.tier.requests_per_minute,
+	"window_s": 60,
+} if {
+	input.client.auth == "anonymous"
+	is_string(input.request.source_ip)
+}
+
+# METADATA
+# description: Team-wide limits from data.teams[team].limits (either or both).
+declared contains limit if {
+	team_limits := caller.team.limits
+	scope := sprintf("team:%s", [input.client.team])
+	some kind, field in {"requests": "requests_per_minute", "tokens": "tokens_per_minute"}
+	is_number(team_limits[field])
+	limit := {"name": sprintf("team-%s", [kind]), "scope": scope, kind: team_limits[field], "window_s": 60}
+}
