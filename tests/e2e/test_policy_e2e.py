@@ -17,7 +17,9 @@ CARD = "4111 1111 1111 1111"
 
 
 @pytest.fixture(scope="module")
-def policy_gateway(openai_upstream: OpenAIEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def policy_gateway(
+    openai_upstream: OpenAIEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     workdir: Path = tmp_path_factory.mktemp("policy")
     config = gateway_config(openai_upstream.base_url, workdir)
     config["models"]["gpt-4"] = {"deployments": [{"provider": "openai-emu", "model": "gpt-4-0613"}]}
@@ -57,7 +59,9 @@ def test_team_pii_rule_denies_card_numbers(policy_gateway: GatewayProcess, upstr
     assert upstream.received == []
 
 
-def test_support_team_transforms_reach_the_upstream(policy_gateway: GatewayProcess, upstream: OpenAIEmulator) -> None:
+def test_support_team_transforms_reach_the_upstream(
+    policy_gateway: GatewayProcess, upstream: OpenAIEmulator
+) -> None:
     client = client_for(policy_gateway, team="support")
     client.chat.completions.create(
         model="gpt-4o-mini", messages=ask("Write to jane.doe@example.com about her order"), max_tokens=100_000
@@ -112,19 +116,21 @@ def test_streamed_response_with_card_number_ends_with_error_event(
     client = client_for(policy_gateway, team="support")
     received: list[str] = []
     with pytest.raises(openai.APIError):
-        for chunk in client.chat.completions.create(
-            model="gpt-4o-mini", messages=ask("card?"), stream=True
-        ):
+        for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=ask("card?"), stream=True):
             received.extend(c.delta.content or "" for c in chunk.choices)
     text = "".join(received)
     assert "4111" not in text.replace(" ", "")[-20:] or "1111 1111" not in text
     assert "1111 1111" not in text
 
 
-def test_default_response_redaction_of_card_numbers(policy_gateway: GatewayProcess, upstream: OpenAIEmulator) -> None:
+def test_default_response_redaction_of_card_numbers(
+    policy_gateway: GatewayProcess, upstream: OpenAIEmulator
+) -> None:
     upstream.reply = f"Your test card is {CARD}."
     client = client_for(policy_gateway, team="research")
-    content = client.chat.completions.create(model="gpt-4o-mini", messages=ask("card?")).choices[0].message.content
+    content = (
+        client.chat.completions.create(model="gpt-4o-mini", messages=ask("card?")).choices[0].message.content
+    )
     assert content is not None
     assert CARD not in content and "Your test card is" in content
 
@@ -158,7 +164,9 @@ def broken_policy_gateway(
         yield process
 
 
-def test_invalid_decision_fails_closed_with_503(broken_policy_gateway: GatewayProcess, upstream: OpenAIEmulator) -> None:
+def test_invalid_decision_fails_closed_with_503(
+    broken_policy_gateway: GatewayProcess, upstream: OpenAIEmulator
+) -> None:
     client = client_for(broken_policy_gateway)
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model="gpt-4o-mini", messages=ask("hi"))
