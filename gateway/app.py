@@ -18,14 +18,14 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import components
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, load_config
 from gateway.dialects import ANTHROPIC, OPENAI, Dialect
 from gateway.errors import GatewayError, NotFoundError
-from gateway.middleware import RequestIdMiddleware
+from gateway.middleware import IdSource, ProxyFastPath, RequestIdMiddleware
 from gateway.pipeline import Pipeline
 
 log = logging.getLogger("gateway.app")
@@ -81,23 +81,28 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return await _gateway_error(request, NotFoundError(f"Unknown path {request.url.path}."))
 
 
-def create_app(config: GatewayConfig) -> Starlette:
+def create_app(config: GatewayConfig) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with components.open_services(config) as services:
             services.started_at = time.time()
             pipeline = Pipeline(services)
             app.state.services = services
-            # Start-up objects live for the whole process: keep the collector off them.
+            # Start-up objects live for the whole process: keep the collector off them, and
+            # collect the young generation less often (measured: ~7% of CPU at default 700).
             gc.collect()
             gc.freeze()
+            gc.set_threshold(20_000, 20, 20)
             log.info("gateway ready: %d models, policy engine %s", len(config.models), services.policy.name)
             yield {"pipeline": pipeline, "deferred_router": services.deferred_router}
 
+    proxy_routes: dict[str, ASGIApp] = {
+        "/v1/chat/completions": ProxyEndpoint("chat.completions", OPENAI),
+        "/v1/embeddings": ProxyEndpoint("embeddings", OPENAI),
+        "/v1/messages": ProxyEndpoint("chat.completions", ANTHROPIC),
+    }
     routes: list[BaseRoute] = [
-        Route("/v1/chat/completions", ProxyEndpoint("chat.completions", OPENAI), methods=["POST"]),
-        Route("/v1/embeddings", ProxyEndpoint("embeddings", OPENAI), methods=["POST"]),
-        Route("/v1/messages", ProxyEndpoint("chat.completions", ANTHROPIC), methods=["POST"]),
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in proxy_routes.items()),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -108,8 +113,14 @@ def create_app(config: GatewayConfig) -> Starlette:
         lifespan=lifespan,
         exception_handlers={GatewayError: _gateway_error, 404: _not_found},
     )
-    app.add_middleware(RequestIdMiddleware)
-    return app
+    new_id = IdSource()
+    app.add_middleware(RequestIdMiddleware, new_id=new_id)
+    return ProxyFastPath(app, proxy_routes, new_id)
 
 
-__all__ = ["Mount", "create_app"]
+def create_app_from_env() -> ASGIApp:
+    """The factory ``gateway serve --workers N`` gives uvicorn: each worker reads GATEWAY_CONFIG."""
+    return create_app(load_config())
+
+
+__all__ = ["create_app", "create_app_from_env"]

@@ -22,6 +22,8 @@ class RequestContext:
     endpoint: str
     path: str
     source_ip: str | None
+    #: The ``x-request-id`` the client sent (echoed back), if any.
+    client_request_id: str | None = None
     started: float = field(default_factory=time.perf_counter)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     stream: bool = False
@@ -55,7 +57,7 @@ class RequestContext:
         return self.deployment.target.model if self.deployment else None
 
     def response_headers(self) -> dict[str, str]:
-        headers = {"x-request-id": self.request_id}
+        headers = {"x-request-id": self.client_request_id or self.request_id}
         if self.decision_id is not None:
             headers["x-gateway-decision-id"] = self.decision_id
         if self.reservation is not None:

@@ -115,6 +115,9 @@ class RateLimitError(GatewayError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
+    #: Which limit refused the request and on what (requests, tokens, cost, budget): metrics.
+    limit_name: str = "unknown"
+    limit_kind: str = "unknown"
 
 
 class BudgetExceededError(RateLimitError):

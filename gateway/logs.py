@@ -28,6 +28,9 @@ def scrub(text: str) -> str:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        if record.name == "gateway.access":
+            # Access-log lines are built as JSON already, from fields that never hold secrets.
+            return record.getMessage()
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),

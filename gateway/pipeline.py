@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 from starlette.responses import Response
@@ -20,8 +19,9 @@ from starlette.types import Receive, Scope
 
 from gateway.context import RequestContext
 from gateway.dialects import Dialect
-from gateway.errors import GatewayError, PolicyDeniedError, PolicyUnavailableError
+from gateway.errors import GatewayError, PolicyDeniedError, PolicyUnavailableError, RateLimitError
 from gateway.guards import prompt_texts
+from gateway.middleware import IdSource
 from gateway.policy.decision import Decision
 from gateway.policy.enforce import apply_transform
 from gateway.policy.engine import PolicyEngineError
@@ -48,12 +48,14 @@ def error_response(ctx: RequestContext, exc: GatewayError, dialect: Dialect) -> 
 class Pipeline:
     def __init__(self, services: Services) -> None:
         self.s = services
+        self.new_id = IdSource()
 
     def _context(self, scope: Scope, endpoint: str) -> RequestContext:
         state = scope.get("state") or {}
         client = scope.get("client")
         return RequestContext(
-            request_id=state.get("request_id") or uuid.uuid4().hex,
+            request_id=state.get("request_id") or self.new_id(),
+            client_request_id=state.get("client_request_id"),
             endpoint=endpoint,
             path=scope["path"],
             source_ip=client[0] if client else None,
@@ -119,7 +121,11 @@ class Pipeline:
         restorer = None
         if decision.transform.redact:
             body, restorer = s.guard.redact_request(body, decision.transform.redact)
-        ctx.reservation = await s.limiter.reserve(s.limit_context(ctx, decision))
+        try:
+            ctx.reservation = await s.limiter.reserve(s.limit_context(ctx, decision))
+        except RateLimitError as exc:
+            s.metrics.limit_rejected(exc.limit_name, exc.limit_kind)
+            raise
 
         try:
             dispatched = await s.router.dispatch(
@@ -157,7 +163,7 @@ class Pipeline:
         s = self.s
         assert ctx.route is not None and ctx.principal is not None
         input_doc = s.build_input(ctx, scope, body, texts, features, usage_so_far)
-        ctx.decision_id = uuid.uuid4().hex
+        ctx.decision_id = self.new_id()
         started = time.perf_counter()
         try:
             decision = await s.policy.decide(input_doc)

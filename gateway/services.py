@@ -15,6 +15,7 @@ from starlette.types import Scope
 
 from gateway.config import GatewayConfig
 from gateway.context import RequestContext
+from gateway.observability import log_access
 from gateway.policy.decision import Decision
 from gateway.policy.input import build_input, prompt_messages, select_headers
 from gateway.routing import Router
@@ -176,6 +177,7 @@ class Services:
             decision = ctx.decision
             record = UsageRecord(
                 request_id=ctx.request_id,
+                client_request_id=ctx.client_request_id,
                 time=ctx.time,
                 endpoint=ctx.endpoint,
                 key_id=principal.key_id if principal else None,
@@ -211,6 +213,8 @@ class Services:
                     engine=self.policy.name,
                 )
             self.writer.record(record, decision_record)
+            if self.config.server.access_log:
+                log_access(record, decision_record)
             if principal is not None and principal.key_id and ctx.status < 400:
                 self.anomaly.observe(principal.key_id, usage.total_tokens)
             self.metrics.observe_request(record, ctx, decision)

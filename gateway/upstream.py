@@ -114,6 +114,9 @@ class AiohttpTransport:
                 connector=connector,
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
+                # A proxy must not carry one client's upstream cookies into another's calls
+                # (and skipping the jar saves work on every response).
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 

@@ -362,13 +362,15 @@ class Limiter:
             period = rule.period or f"{rule.window_s}s window"
             scope = spend_keys[result.denied_index][0]
             headers.update(retry_headers(result.retry_after_s))
-            raise BudgetExceededError(
+            budget_error = BudgetExceededError(
                 f"Budget '{rule.name}' for {scope} is exhausted: ${result.denied_spend:.4f} of "
                 f"${rule.amount_usd:.2f} spent or reserved this {period}. It renews in "
                 f"{format_duration(result.retry_after_s)}.",
                 status=self._config.budget_status,
                 headers=headers,
             )
+            budget_error.limit_name, budget_error.limit_kind = rule.name, "budget"
+            raise budget_error
         limit = limits[result.denied_index]
         d = result.denied_dimension
         value = rates[result.denied_index].limits[d]
@@ -384,7 +386,9 @@ class Limiter:
             retry = float(limit.window_s)
             what += f" This request alone needs {amount:g} {DIMENSIONS[d]}; lower max_tokens or the prompt."
         headers.update(retry_headers(retry))
-        raise RateLimitError(f"{what} Please try again in {format_duration(retry)}.", headers=headers)
+        rate_error = RateLimitError(f"{what} Please try again in {format_duration(retry)}.", headers=headers)
+        rate_error.limit_name, rate_error.limit_kind = limit.name, DIMENSIONS[d]
+        raise rate_error
 
     def _backend_ready(self) -> bool:
         return time.monotonic() >= self._down_until

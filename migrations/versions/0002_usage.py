@@ -150,6 +150,7 @@ def upgrade() -> None:
 
     op.create_table('usage_records',
     sa.Column('request_id', sa.String(length=128), nullable=False),
+    sa.Column('client_request_id', sa.String(length=128), nullable=True),
     sa.Column('time', sa.DateTime(timezone=True), nullable=False),
     sa.Column('endpoint', sa.String(length=64), nullable=False),
     sa.Column('key_id', sa.String(length=64), nullable=True),

@@ -1,0 +1,118 @@
+"""What is recorded for every request and every policy decision.
+
+Records carry facts for chargeback and audit, never prompt or completion text: ``payload`` is
+filled by the pipeline only when ``usage.log_payloads`` is on, and then only with text the
+guards have already redacted. Records round-trip through plain dicts (the spool's JSON lines
+and the database rows share the same field names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC datetime (naive values are taken to be UTC already)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    #: The gateway's unique id for the request (the primary key of ``usage_records``).
+    request_id: str
+    time: datetime
+    #: The client's own ``x-request-id``, when it sent one.
+    client_request_id: str | None = None
+    endpoint: str = "chat.completions"
+    key_id: str | None = None
+    team: str | None = None
+    user: str | None = None
+    #: Tags from the policy decision (``decision.tags``), e.g. ``{"cost_center": "cc-42"}``.
+    tags: dict[str, str] = field(default_factory=dict)
+    requested_model: str | None = None
+    served_model: str | None = None
+    provider: str | None = None
+    deployment: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    #: True when the provider reported no usage and the gateway's estimate was recorded.
+    tokens_estimated: bool = False
+    #: USD.
+    cost: float = 0.0
+    #: HTTP status answered to the client.
+    status: int = 200
+    error_type: str | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    stream: bool = False
+    cache_hit: bool = False
+    decision_id: str | None = None
+    #: Redacted request/response text; None unless ``usage.log_payloads`` is on.
+    payload: dict[str, Any] | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def model(self) -> str | None:
+        """The model charged for: the one served, or the one asked for when nothing was served."""
+        return self.served_model or self.requested_model
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["time"] = as_utc(self.time)
+        row["user_id"] = row.pop("user")
+        return row
+
+    def to_json(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["time"] = as_utc(self.time).isoformat()
+        return row
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UsageRecord:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["time"] = as_utc(datetime.fromisoformat(values["time"]))
+        return cls(**values)
+
+
+@dataclass(slots=True)
+class DecisionRecord:
+    id: str
+    request_id: str
+    time: datetime
+    allow: bool
+    reasons: list[str] = field(default_factory=list)
+    #: Hash of the loaded policies and data, so a decision can be replayed against its policy.
+    policy_revision: str | None = None
+    eval_ms: float = 0.0
+    #: ``opa`` (sidecar) or ``embedded``.
+    engine: str = "embedded"
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["time"] = as_utc(self.time)
+        return row
+
+    def to_json(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["time"] = as_utc(self.time).isoformat()
+        return row
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DecisionRecord:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["time"] = as_utc(datetime.fromisoformat(values["time"]))
+        return cls(**values)
