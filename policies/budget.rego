@@ -10,7 +10,7 @@ package gateway.budget
 import data.gateway.caller
 import data.gateway.models
 
-budgets contains {"scope": sprintf("team %s", [input.client.team]), "limit": limit, "spent": spent} if {
+budgets contains {"scope": concat(" ", ["team", input.client.team]), "limit": limit, "spent": spent} if {
 	limit := caller.team.monthly_budget
 	spent := object.get(input.usage, ["team", "spend_month"], 0)
 }
@@ -21,7 +21,7 @@ budgets contains {"scope": "key", "limit": limit, "spent": spent} if {
 	spent := object.get(input.usage, ["key", "spend_month"], 0)
 }
 
-deny contains {"reason": sprintf("the %s monthly budget is spent", [b.scope]), "status": 429} if {
+deny contains {"reason": concat("", ["the ", b.scope, " monthly budget is spent"]), "status": 429} if {
 	some b in budgets
 	b.spent >= b.limit
 }

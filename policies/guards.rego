@@ -8,10 +8,11 @@ package gateway.guards
 
 import data.gateway.caller
 
-denied_pii := {t | some t in array.concat(data.settings.deny_pii, object.get(caller.team, "deny_pii", []))}
+# Each PII list is the gateway's (data.settings) plus the team's, when the team has one.
+denied_pii := {t | some t in data.settings.deny_pii} | {t | some t in caller.team.deny_pii}
 
 # Who forbids a PII type, for the reason text.
-forbidden_by(pii_type) := sprintf("team %s", [input.client.team]) if pii_type in caller.team.deny_pii
+forbidden_by(pii_type) := concat(" ", ["team", input.client.team]) if pii_type in caller.team.deny_pii
 else := "gateway"
 
 deny contains {"reason": "input.prompt.pii is missing", "status": 403} if not has_pii_findings
@@ -20,12 +21,14 @@ has_pii_findings if is_array(input.prompt.pii)
 
 deny contains {"reason": sprintf("prompt contains %s, which the %s policy forbids", [finding.type, scope]), "status": 403} if {
 	some finding in input.prompt.pii
-	finding.type in denied_pii
 	finding.count > 0
+	finding.type in denied_pii
 	scope := forbidden_by(finding.type)
 }
 
-injection_threshold := object.get(caller.team, "injection_threshold", data.settings.injection_threshold)
+injection_threshold := t if {
+	t := caller.team.injection_threshold
+} else := data.settings.injection_threshold
 
 deny contains {"reason": "input.prompt.injection.score is missing", "status": 403} if not has_injection_score
 
@@ -40,12 +43,10 @@ deny contains {
 
 # METADATA
 # description: PII types the guards anonymize in the request before it goes upstream.
-request_redact := {t | some t in array.concat(data.settings.redact_pii, object.get(caller.team, "redact_pii", []))}
+request_redact := {t | some t in data.settings.redact_pii} | {t | some t in caller.team.redact_pii}
 
 # METADATA
 # description: PII types redacted from the response, and those that deny it.
-response_redact := {t |
-	some t in array.concat(data.settings.response_redact, object.get(caller.team, "response_redact", []))
-}
+response_redact := {t | some t in data.settings.response_redact} | {t | some t in caller.team.response_redact}
 
-response_deny_on := {t | some t in object.get(caller.team, "response_deny_on", [])}
+response_deny_on := {t | some t in caller.team.response_deny_on}

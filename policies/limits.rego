@@ -30,26 +30,23 @@ deny contains {
 # description: The max_tokens cap; the gateway lowers larger client values and sets it when absent.
 max_tokens := caller.tier.max_tokens
 
+# The scope of the per-key limits, when the caller has a key.
+key_scope := concat("", ["key:", input.client.key_id]) if is_string(input.client.key_id)
+
 # METADATA
 # description: |
 #   Per key: the tier's requests and tokens per minute; key metadata `tokens_per_day` adds a
 #   daily token quota.
-declared contains limit if {
-	is_string(input.client.key_id)
-	scope := sprintf("key:%s", [input.client.key_id])
-	some limit in [
-		{"name": "key-requests", "scope": scope, "requests": caller.tier.requests_per_minute, "window_s": 60},
-		{"name": "key-tokens", "scope": scope, "tokens": caller.tier.tokens_per_minute, "window_s": 60},
-	]
-}
+declared contains {"name": "key-requests", "scope": key_scope, "requests": caller.tier.requests_per_minute, "window_s": 60}
+
+declared contains {"name": "key-tokens", "scope": key_scope, "tokens": caller.tier.tokens_per_minute, "window_s": 60}
 
 declared contains {
 	"name": "key-daily-tokens",
-	"scope": sprintf("key:%s", [input.client.key_id]),
+	"scope": key_scope,
 	"tokens": input.client.metadata.tokens_per_day,
 	"window_s": 86400,
 } if {
-	is_string(input.client.key_id)
 	is_number(input.client.metadata.tokens_per_day)
 }
 
@@ -57,7 +54,7 @@ declared contains {
 # description: Anonymous callers are limited per source address.
 declared contains {
 	"name": "anonymous-requests",
-	"scope": sprintf("ip:%s", [input.request.source_ip]),
+	"scope": concat("", ["ip:", input.request.source_ip]),
 	"requests": caller.tier.requests_per_minute,
 	"window_s": 60,
 } if {
@@ -67,10 +64,20 @@ declared contains {
 
 # METADATA
 # description: Team-wide limits from data.teams[team].limits (either or both).
-declared contains limit if {
-	team_limits := caller.team.limits
-	scope := sprintf("team:%s", [input.client.team])
-	some kind, field in {"requests": "requests_per_minute", "tokens": "tokens_per_minute"}
-	is_number(team_limits[field])
-	limit := {"name": sprintf("team-%s", [kind]), "scope": scope, kind: team_limits[field], "window_s": 60}
+declared contains {
+	"name": "team-requests",
+	"scope": concat("", ["team:", input.client.team]),
+	"requests": caller.team.limits.requests_per_minute,
+	"window_s": 60,
+} if {
+	is_number(caller.team.limits.requests_per_minute)
+}
+
+declared contains {
+	"name": "team-tokens",
+	"scope": concat("", ["team:", input.client.team]),
+	"tokens": caller.team.limits.tokens_per_minute,
+	"window_s": 60,
+} if {
+	is_number(caller.team.limits.tokens_per_minute)
 }

@@ -21,7 +21,15 @@ allow if count(denials) == 0
 # The parts of the input every decision needs; a request without them is denied.
 required_sections := ["request", "client", "model", "tokens", "prompt"]
 
-missing := {{"reason": sprintf("input.%s is missing", [section]), "status": 403} |
+# Nearly every request has all of them: one conjunction settles that, and only an incomplete
+# input pays for finding which ones are missing.
+missing := set() if {
+	is_object(input.request)
+	is_object(input.client)
+	is_object(input.model)
+	is_object(input.tokens)
+	is_object(input.prompt)
+} else := {{"reason": concat("", ["input.", section, " is missing"]), "status": 403} |
 	some section in required_sections
 	not present(section)
 }
@@ -31,17 +39,17 @@ missing := {{"reason": sprintf("input.%s is missing", [section]), "status": 403}
 present(section) if is_object(input[section])
 
 # Every concern's denials, each {"reason": string, "status": HTTP status}.
-denials := ((((missing | models.deny) | limits.deny) | guards.deny) | budget.deny)
+denials := union({missing, models.deny, limits.deny, guards.deny, budget.deny})
 
 reasons := {d.reason | some d in denials}
 
 statuses := {d.status | some d in denials}
 
 # 403 (forbidden) wins over softer statuses: a caller must not be told to retry a request
-# that would be refused anyway.
-status := 403 if 403 in statuses
-else := max(statuses) if count(statuses) > 0
-else := 403
+# that would be refused anyway. An allowed request carries the default, 403.
+status := 403 if allow
+else := 403 if 403 in statuses
+else := max(statuses)
 
 # The model the request goes to: a budget downgrade, else the team's rewrite, else as asked.
 model := m if {

@@ -8,14 +8,14 @@ package gateway.models
 
 import data.gateway.caller
 
-requested := input.model.requested
-
 deny contains {"reason": "input.model.requested is missing", "status": 403} if not has_model
 
 has_model if is_string(input.model.requested)
 
-deny contains {"reason": sprintf("model %q is not allowed for this key", [requested]), "status": 403} if {
-	is_string(requested)
+# Keys without an allow-list (most) fail the first condition and cost nothing more.
+deny contains {"reason": sprintf("model %q is not allowed for this key", [input.model.requested]), "status": 403} if {
+	has_allow_list
+	is_string(input.model.requested)
 	not model_allowed
 }
 
@@ -23,15 +23,18 @@ deny contains {"reason": sprintf("model %q is not allowed for this key", [reques
 # description: No allow-list in the key metadata means every model.
 model_allowed if not has_allow_list
 
-has_allow_list if "allowed_models" in object.keys(input.client.metadata)
+# Defined (whatever its value, null included) when the metadata has the field.
+has_allow_list if {
+	_ := input.client.metadata.allowed_models
+}
 
 model_allowed if {
 	some pattern in input.client.metadata.allowed_models
-	glob.match(pattern, null, requested)
+	glob.match(pattern, null, input.model.requested)
 }
 
 # METADATA
 # description: A team may map a model name to another (data.teams[team].model_rewrites).
 rewritten := m if {
-	m := caller.team.model_rewrites[requested]
-} else := requested
+	m := caller.team.model_rewrites[input.model.requested]
+} else := input.model.requested
