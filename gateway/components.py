@@ -38,6 +38,7 @@ from gateway.secrets import SecretResolver
 from gateway.services import Services
 from gateway.tls.upstream import UpstreamTLS
 from gateway.tokens import TokenEstimator
+from gateway.tracing import GenAITracer
 from gateway.upstream import AiohttpTransport
 from gateway.usage.anomaly import AnomalyDetector
 from gateway.usage.writer import UsageWriter
@@ -205,6 +206,7 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
             writer=writer,
             metrics=metrics,
             anomaly=AnomalyDetector(config.usage.anomaly, metrics),
+            tracer=GenAITracer(enabled=config.usage.tracing),
             db=db,
             deferred_router=_deferred_router(admin, db, metrics),
         )

@@ -47,6 +47,8 @@ class RequestContext:
     ttft_ms: float | None = None
     completion_text_chars: int = 0
     extra_headers: dict[str, str] = field(default_factory=dict)
+    #: The OpenTelemetry span of the provider call (a no-op handle when tracing is off).
+    span: Any = None
 
     @property
     def latency_ms(self) -> float:

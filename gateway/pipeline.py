@@ -127,6 +127,7 @@ class Pipeline:
             s.metrics.limit_rejected(exc.limit_name, exc.limit_kind)
             raise
 
+        ctx.span = s.start_span(ctx, body)
         try:
             dispatched = await s.router.dispatch(
                 ctx.route, ctx.endpoint, body, stream=ctx.stream, extra_headers=decision.transform.headers

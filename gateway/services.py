@@ -48,6 +48,7 @@ class Services:
     writer: Any
     metrics: Any
     anomaly: Any
+    tracer: Any
     db: Any
     deferred_router: Any
     started_at: float = 0.0
@@ -141,6 +142,37 @@ class Services:
         checks["limits"] = {"ok": not self.limiter.backend_down, "backend": self.config.limits.backend}
         return checks
 
+    def start_span(self, ctx: RequestContext, body: dict[str, Any]) -> Any:
+        """The provider call's span; ended with the request in ``finish``."""
+        if not self.tracer.enabled:
+            return None
+        assert ctx.route is not None
+        principal = ctx.principal
+        return self.tracer.start_llm_span(
+            operation="chat" if ctx.endpoint == "chat.completions" else "embeddings",
+            provider_type=ctx.route.deployments[0].target.provider_type,
+            request_model=body["model"],
+            max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
+            temperature=body.get("temperature"),
+            top_p=body.get("top_p"),
+            stream=ctx.stream,
+            key_id=principal.key_id if principal else None,
+            team=principal.team if principal else None,
+            decision_id=ctx.decision_id,
+        )
+
+    @staticmethod
+    def end_span(ctx: RequestContext, usage: Usage) -> None:
+        span = ctx.span
+        if span is None:
+            return
+        if ctx.deployment is not None:
+            span.set_attributes({"gateway.deployment": ctx.deployment.name})
+        span.set_response(model=ctx.served_model, usage=usage)
+        if ctx.error_type is not None:
+            span.set_error(ctx.error_type)
+        span.end()
+
     # -- closing stages ------------------------------------------------------------------
 
     def estimated_usage(self, ctx: RequestContext, response_body: dict[str, Any]) -> Usage:
@@ -212,6 +244,7 @@ class Services:
                     eval_ms=ctx.decision_ms,
                     engine=self.policy.name,
                 )
+            self.end_span(ctx, usage)
             self.writer.record(record, decision_record)
             if self.config.server.access_log:
                 log_access(record, decision_record)

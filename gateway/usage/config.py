@@ -43,4 +43,7 @@ class UsageConfig(BaseModel):
     retry_interval_s: float = Field(2.0, gt=0)
     #: Store the (already redacted) request and response text with each usage record. Off by default.
     log_payloads: bool = False
+    #: One OpenTelemetry span per provider call (GenAI conventions; needs the ``otel`` extra and a
+    #: tracer provider configured, e.g. by ``opentelemetry-instrument``).
+    tracing: bool = False
     anomaly: AnomalyConfig = AnomalyConfig()

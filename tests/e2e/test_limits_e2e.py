@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -165,3 +166,57 @@ async def test_token_limit_holds_across_two_gateway_processes(
     assert result["tokens"] <= limit + in_flight_allowance + refill, result
     # Without a shared counter each replica would admit `limit` on its own.
     assert result["tokens"] < 2 * limit, result
+
+
+# -- reconciliation after a client disconnects mid-stream ----------------------------------------
+
+
+@pytest.fixture
+def token_limited_gateway(openai_upstream: OpenAIEmulator, tmp_path: Path) -> Iterator[GatewayProcess]:
+    config = gateway_config(
+        openai_upstream.base_url,
+        tmp_path,
+        limits={
+            "defaults": [{"name": "key-tpm", "scope": "key:{key_id}", "window_s": 3600, "tokens": 10_000}]
+        },
+    )
+    with running_gateway(config, tmp_path, UPSTREAM_ENV) as process:
+        yield process
+
+
+def test_client_disconnect_mid_stream_charges_what_was_generated(
+    token_limited_gateway: GatewayProcess, upstream: OpenAIEmulator, tmp_path: Path
+) -> None:
+    upstream.chunks = [f"piece{i} " for i in range(40)]
+    upstream.chunk_delay_s = 0.1
+    key = token_limited_gateway.create_key("disconnect")
+    headers = {"authorization": f"Bearer {key}"}
+    body = {"model": "local-llama", "messages": HI, "max_tokens": 3000, "stream": True}
+    with httpx.Client(base_url=token_limited_gateway.base_url, timeout=30) as http:
+        with http.stream("POST", "/v1/chat/completions", json=body, headers=headers) as response:
+            assert response.status_code == 200
+            seen = 0
+            for line in response.iter_lines():
+                if line.startswith("data: ") and "piece" in line:
+                    seen += 1
+                    if seen == 3:
+                        break  # the client goes away mid-stream
+    time.sleep(1.0)
+    with sqlite3.connect(tmp_path / "gateway.db") as db:
+        status, error_type, completion, estimated = db.execute(
+            "SELECT status, error_type, completion_tokens, tokens_estimated FROM usage_records "
+            "WHERE key_id IS NOT NULL ORDER BY time DESC LIMIT 1"
+        ).fetchone()
+    assert (status, error_type) == (499, "client_disconnected")
+    assert 3 <= completion < 3000, "charged what was generated, not the reservation"
+    assert estimated == 1, "the provider sent no usage for a stream cut short: the estimate is flagged"
+    # The reservation (prompt + 3000) was reconciled: the next request sees the refund.
+    upstream.chunks = None
+    upstream.chunk_delay_s = 0
+    nxt = httpx.post(
+        token_limited_gateway.base_url + "/v1/chat/completions",
+        json={"model": "local-llama", "messages": HI, "max_tokens": 10},
+        headers=headers,
+    )
+    assert nxt.status_code == 200
+    assert int(nxt.headers["x-ratelimit-remaining-tokens"]) > 10_000 - 3000

@@ -118,7 +118,9 @@ def test_chargeback_report_json_and_csv(usage_gateway: GatewayProcess, upstream:
 
 def test_metrics_endpoint(usage_gateway: GatewayProcess, upstream: OpenAIEmulator) -> None:
     text = httpx.get(usage_gateway.base_url + "/metrics").text
-    served = r'gateway_requests_total\{model="[^"]+",provider="openai-emu",status="200",team="billing"\} [1-9]'  # noqa: E501
+    served = (
+        r'gateway_requests_total\{model="[^"]+",provider="openai-emu",status="200",team="billing"\} [1-9]'
+    )
     assert re.search(served, text), text[:2000]
     assert 'gateway_requests_total{model="local-llama",provider="",status="403",team="billing"}' in text
     assert "gateway_usage_writer_queue_depth" in text
