@@ -8,7 +8,7 @@ and the database rows share the same field names).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,13 +69,13 @@ class UsageRecord:
         return self.served_model or self.requested_model
 
     def to_row(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = _shallow_dict(self, _USAGE_FIELDS)
         row["time"] = as_utc(self.time)
         row["user_id"] = row.pop("user")
         return row
 
     def to_json(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = _shallow_dict(self, _USAGE_FIELDS)
         row["time"] = as_utc(self.time).isoformat()
         return row
 
@@ -101,12 +101,12 @@ class DecisionRecord:
     engine: str = "embedded"
 
     def to_row(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = _shallow_dict(self, _DECISION_FIELDS)
         row["time"] = as_utc(self.time)
         return row
 
     def to_json(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = _shallow_dict(self, _DECISION_FIELDS)
         row["time"] = as_utc(self.time).isoformat()
         return row
 
@@ -116,3 +116,22 @@ class DecisionRecord:
         values = {k: v for k, v in data.items() if k in known}
         values["time"] = as_utc(datetime.fromisoformat(values["time"]))
         return cls(**values)
+
+
+def _shallow_dict(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The record as a dict, copying its one level of containers (tags, reasons, payload).
+
+    Not ``dataclasses.asdict``: its recursive deep copy was measured at 8% of the gateway's CPU
+    under load, for records whose containers are flat.
+    """
+    row = {name: getattr(record, name) for name in names}
+    for name, value in row.items():
+        if isinstance(value, dict):
+            row[name] = dict(value)
+        elif isinstance(value, list):
+            row[name] = list(value)
+    return row
+
+
+_USAGE_FIELDS = tuple(f.name for f in fields(UsageRecord))
+_DECISION_FIELDS = tuple(f.name for f in fields(DecisionRecord))
