@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.config import DEFAULT_API_BASE, DeploymentConfig, GatewayConfig, RoutingConfig
-from gateway.errors import GatewayError, ModelNotFoundError, UpstreamError, UpstreamStatusError
+from gateway.errors import (
+    GatewayError,
+    ModelNotFoundError,
+    ServiceUnavailableError,
+    UpstreamError,
+    UpstreamStatusError,
+    UpstreamUnreachableError,
+)
 from gateway.providers import translator_for
 from gateway.providers.base import Endpoint, StreamTranslator, Target, Translator
 from gateway.upstream import Timeouts, UpstreamResponse, UpstreamTransport
@@ -42,6 +49,8 @@ class Deployment:
     priority: int
     policy_fail_open: bool
     ssl_context: Callable[[], ssl.SSLContext | None] | None = None
+    #: The provider's credential reference when it could not be resolved at start.
+    missing_credential: str | None = None
     failures: int = 0
     cooled_until: float = 0.0
 
@@ -122,6 +131,7 @@ class Router:
         )
         return Deployment(
             name=name,
+            missing_credential=provider.api_key if provider.api_key and target.api_key is None else None,
             target=target,
             translator=translator_for(provider.type),
             timeouts=Timeouts(
@@ -147,7 +157,13 @@ class Router:
         now = self._clock()
         healthy = [d for d in route.deployments if d.cooled_until <= now and d.weight > 0]
         if not healthy:
-            return [min(route.deployments, key=lambda d: d.cooled_until)]
+            # Weight 0 means drained: never a target, not even while the others cool down.
+            live = [d for d in route.deployments if d.weight > 0]
+            if not live:
+                raise ServiceUnavailableError(
+                    f"The model `{route.public_model}` has no deployment taking traffic."
+                )
+            return [min(live, key=lambda d: d.cooled_until)]
         groups: dict[int, list[Deployment]] = {}
         for d in healthy:
             groups.setdefault(d.priority, []).append(d)
@@ -195,11 +211,12 @@ class Router:
         """Send the request, failing over until a deployment answers or attempts run out."""
         plan = self.plan(route)
         last_error: GatewayError | None = None
-        last_retry_after: float | None = None
+        # Per deployment: going back to one honours its own Retry-After, not the last one seen.
+        retry_after: dict[str, float | None] = {}
         for attempt in range(self._config.max_attempts):
             deployment = plan[attempt % len(plan)]
             if attempt >= len(plan):
-                wait = self._backoff(attempt // len(plan) - 1, last_retry_after)
+                wait = self._backoff(attempt // len(plan) - 1, retry_after.get(deployment.name))
                 if wait is None:
                     break
                 await self._sleep(wait)
@@ -209,11 +226,13 @@ class Router:
             except UpstreamStatusError as exc:
                 if not exc.retryable:
                     raise
-                last_error, last_retry_after = exc, _retry_after_s(exc.headers)
-                self._failed(deployment, last_retry_after)
+                last_error = exc
+                retry_after[deployment.name] = _retry_after_s(exc.headers)
+                self._failed(deployment, retry_after[deployment.name])
                 continue
             except UpstreamError as exc:
-                last_error, last_retry_after = exc, None
+                last_error = exc
+                retry_after[deployment.name] = None
                 self._failed(deployment, None)
                 continue
             self._succeeded(deployment)
@@ -232,6 +251,11 @@ class Router:
         stream: bool,
         extra_headers: dict[str, str] | None,
     ) -> Dispatched:
+        if d.missing_credential is not None:
+            raise UpstreamUnreachableError(
+                f"deployment {d.name!r} has no credential: its provider's api_key "
+                f"{d.missing_credential!r} did not resolve at start; set it and restart the gateway"
+            )
         request = d.translator.build_request(endpoint, body, d.target, stream=stream)
         if extra_headers:
             request.headers.update(extra_headers)
@@ -256,6 +280,11 @@ class Router:
                     first = translator.close()
                     break
                 first = translator.feed(raw_chunk)
+            if not first:
+                # Nothing for the client yet, so another deployment can still answer.
+                raise UpstreamStatusError(
+                    f"deployment {d.name!r} ended its stream without an answer", status=502
+                )
         except BaseException:
             response.close()
             raise
