@@ -141,15 +141,6 @@ class AiohttpTransport:
                 ssl=ssl_context if ssl_context is not None else True,
                 allow_redirects=False,
             )
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise UpstreamUnreachableError(
-                f"deployment {deployment!r}: the server certificate did not verify "
-                f"({exc.certificate_error}); the request was not sent"
-            ) from None
-        except aiohttp.ClientSSLError as exc:
-            raise UpstreamUnreachableError(
-                f"deployment {deployment!r}: TLS handshake failed ({exc})"
-            ) from None
         except TimeoutError:
             raise UpstreamTimeoutError(f"deployment {deployment!r} did not answer in time") from None
         except aiohttp.ClientError as exc:

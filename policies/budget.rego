@@ -10,25 +10,32 @@ package gateway.budget
 import data.gateway.caller
 import data.gateway.models
 
-budgets contains {"scope": concat(" ", ["team", input.client.team]), "limit": limit, "spent": spent} if {
+# The month's spend, read once for the deny and downgrade rules (and only when a budget
+# applies: the limit is checked first). A missing input.usage means no budget applies.
+team_spent := object.get(input.usage, ["team", "spend_month"], 0)
+
+key_spent := object.get(input.usage, ["key", "spend_month"], 0)
+
+deny contains {"reason": concat("", ["the team ", input.client.team, " monthly budget is spent"]), "status": 429} if {
 	limit := caller.team.monthly_budget
-	spent := object.get(input.usage, ["team", "spend_month"], 0)
+	team_spent >= limit
 }
 
-budgets contains {"scope": "key", "limit": limit, "spent": spent} if {
+deny contains {"reason": "the key monthly budget is spent", "status": 429} if {
 	limit := input.client.metadata.monthly_budget
 	is_number(limit)
-	spent := object.get(input.usage, ["key", "spend_month"], 0)
-}
-
-deny contains {"reason": concat("", ["the ", b.scope, " monthly budget is spent"]), "status": 429} if {
-	some b in budgets
-	b.spent >= b.limit
+	key_spent >= limit
 }
 
 nearly_spent if {
-	some b in budgets
-	b.spent >= b.limit * data.settings.budget_downgrade_at
+	limit := caller.team.monthly_budget
+	team_spent >= limit * data.settings.budget_downgrade_at
+}
+
+nearly_spent if {
+	limit := input.client.metadata.monthly_budget
+	is_number(limit)
+	key_spent >= limit * data.settings.budget_downgrade_at
 }
 
 # METADATA

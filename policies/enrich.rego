@@ -30,11 +30,12 @@ system_prompt := caller.team.system_prompt
 
 # METADATA
 # description: Recorded with the usage: team, tier and the team's cost center.
-tags[name] := value if {
-	some name, value in {
-		"team": input.client.team,
-		"tier": caller.tier_name,
-		"cost_center": object.get(caller.team, "cost_center", null),
-	}
-	is_string(value)
+# (Only for a known input.client.team field, as before: a client without one gets no tags.)
+tags["team"] := input.client.team if is_string(input.client.team)
+
+tags["tier"] := caller.tier_name if {
+	_ = input.client.team
+	is_string(caller.tier_name)
 }
+
+tags["cost_center"] := caller.team.cost_center if is_string(caller.team.cost_center)

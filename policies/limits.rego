@@ -12,9 +12,9 @@ deny contains {"reason": sprintf("unknown tier %q", [caller.tier_name]), "status
 	not caller.tier
 }
 
-deny contains {"reason": "input.tokens.prompt_estimate is missing", "status": 403} if not has_prompt_estimate
-
-has_prompt_estimate if is_number(input.tokens.prompt_estimate)
+deny contains {"reason": "input.tokens.prompt_estimate is missing", "status": 403} if {
+	not is_number(object.get(input, ["tokens", "prompt_estimate"], null))
+}
 
 deny contains {
 	"reason": sprintf(

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -60,9 +61,24 @@ class BackgroundLoop:
 
 
 class GatewayProcess:
-    def __init__(self, config: dict[str, Any], workdir: Path, env: dict[str, str] | None = None) -> None:
+    """``gateway serve`` in a subprocess.
+
+    ``tls`` is for a gateway that terminates TLS itself: the SSL context (trusting the gateway's
+    CA, carrying a client certificate when the gateway requires one) that the health check and
+    the admin calls connect with; the base URL is then ``https://``.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.base_url = f"{'https' if tls is not None else 'http'}://127.0.0.1:{self.port}"
         self.config_path = workdir / f"gateway-{self.port}.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
         self.log_path = workdir / f"gateway-{self.port}.log"
@@ -98,7 +114,7 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.logs()}")
             try:
-                if httpx.get(self.base_url + "/healthz", timeout=0.5).status_code == 200:
+                if httpx.get(self.base_url + "/healthz", timeout=0.5, verify=self._verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -108,7 +124,13 @@ class GatewayProcess:
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"authorization": f"Bearer {ADMIN_TOKEN}"}
-        return httpx.request(method, self.base_url + path, headers=headers, timeout=10, **kwargs)
+        return httpx.request(
+            method, self.base_url + path, headers=headers, timeout=10, verify=self._verify, **kwargs
+        )
+
+    @property
+    def _verify(self) -> ssl.SSLContext | bool:
+        return self.tls if self.tls is not None else True
 
     def create_key(self, name: str = "test-key", **fields: Any) -> str:
         """Issue a gateway key through the admin API; returns the secret (shown once)."""
@@ -131,9 +153,13 @@ class GatewayProcess:
 
 @contextlib.contextmanager
 def running_gateway(
-    config: dict[str, Any], workdir: Path, env: dict[str, str] | None = None
+    config: dict[str, Any],
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    *,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[GatewayProcess]:
-    gateway = GatewayProcess(config, workdir, env)
+    gateway = GatewayProcess(config, workdir, env, tls=tls)
     gateway.start()
     try:
         yield gateway
