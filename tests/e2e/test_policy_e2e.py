@@ -181,3 +181,37 @@ def test_fail_open_is_an_explicit_deployment_setting(
     client = client_for(broken_policy_gateway)
     completion = client.chat.completions.create(model="open-model", messages=ask("hi"))
     assert completion.choices[0].message.content == upstream.reply
+
+
+# -- reversible redaction ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reversible_gateway(
+    openai_upstream: OpenAIEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    workdir: Path = tmp_path_factory.mktemp("reversible")
+    config = gateway_config(openai_upstream.base_url, workdir, guards={"reversible": True})
+    with running_gateway(config, workdir, UPSTREAM_ENV) as process:
+        process.admin("POST", "/admin/v1/teams", json={"name": "support"})
+        yield process
+
+
+def test_reversible_redaction_the_model_never_sees_the_data(
+    reversible_gateway: GatewayProcess, upstream: OpenAIEmulator
+) -> None:
+    upstream.echo = True
+    client = client_for(reversible_gateway, team="support")  # the support team redacts e-mail addresses
+    content = (
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=ask("Please write to jane.doe@example.com today")
+        )
+        .choices[0]
+        .message.content
+    )
+    sent = upstream.received[-1].body["messages"][-1]["content"]
+    assert "jane.doe@example.com" not in sent
+    assert "<EMAIL_ADDRESS_1>" in sent
+    assert content == "Please write to jane.doe@example.com today", (
+        "the placeholder is restored for the client"
+    )

@@ -55,6 +55,8 @@ class OpenAIEmulator:
     tool_call: dict[str, Any] | None = None
     hang_after_chunks: int | None = None
     mistral_usage: bool = False
+    #: Answer with the last user message, as a model quoting its prompt would.
+    echo: bool = False
     received: list[Received] = field(default_factory=list)
     base_url: str = ""
 
@@ -133,7 +135,13 @@ def build_app(emulator: OpenAIEmulator) -> web.Application:
         prompt = _prompt_tokens(body)
         if body.get("stream"):
             return await _stream(request, body, model, created, prompt)
-        message: dict[str, Any] = {"role": "assistant", "content": emulator.reply, "refusal": None}
+        reply = emulator.reply
+        if emulator.echo:
+            reply = next(
+                (m.get("content") for m in reversed(body.get("messages") or []) if m.get("role") == "user"),
+                "",
+            )
+        message: dict[str, Any] = {"role": "assistant", "content": reply, "refusal": None}
         finish = "stop"
         if emulator.tool_call is not None:
             message = {"role": "assistant", "content": None, "tool_calls": [emulator.tool_call]}
