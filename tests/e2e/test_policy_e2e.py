@@ -3,6 +3,7 @@ transforms the upstream actually receives, response screening, and failing close
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import openai
 import pytest
 
 from tests.e2e.conftest import UPSTREAM_ENV, gateway_config
-from tests.e2e.harness import GatewayProcess, running_gateway
+from tests.e2e.harness import REPO, BackgroundLoop, GatewayProcess, running_gateway
 from tests.emulators.openai_server import OpenAIEmulator
+from tests.policy.opa_server import FakeOpa
 
 CARD = "4111 1111 1111 1111"
 
@@ -215,3 +217,55 @@ def test_reversible_redaction_the_model_never_sees_the_data(
     assert content == "Please write to jane.doe@example.com today", (
         "the placeholder is restored for the client"
     )
+
+
+# -- the same policies through an OPA sidecar (REST Data API) -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sidecar(background_loop: BackgroundLoop) -> Iterator[FakeOpa]:
+    opa = FakeOpa([REPO / "policies"])
+    asyncio.run_coroutine_threadsafe(opa.start(), background_loop.loop).result(10)
+    yield opa
+    asyncio.run_coroutine_threadsafe(opa.stop(), background_loop.loop).result(10)
+
+
+@pytest.fixture(scope="module")
+def sidecar_gateway(
+    openai_upstream: OpenAIEmulator, sidecar: FakeOpa, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    workdir: Path = tmp_path_factory.mktemp("sidecar")
+    config = gateway_config(openai_upstream.base_url, workdir)
+    config["policy"] = {"engine": "opa", "opa_url": f"http://127.0.0.1:{sidecar.port}", "timeout_s": 2}
+    with running_gateway(config, workdir, UPSTREAM_ENV) as process:
+        process.admin("POST", "/admin/v1/teams", json={"name": "support"})
+        yield process
+
+
+def test_sidecar_engine_decides_the_same(
+    sidecar_gateway: GatewayProcess, sidecar: FakeOpa, upstream: OpenAIEmulator
+) -> None:
+    client = client_for(sidecar_gateway, team="support")
+    client.chat.completions.create(model="gpt-4o-mini", messages=ask("Write to jane.doe@example.com"))
+    assert upstream.received[-1].headers["x-org-unit"] == "support"
+    assert "jane.doe@example.com" not in str(upstream.received[-1].body["messages"])
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(model="gpt-4o-mini", messages=ask(f"card {CARD}"))
+    assert "CREDIT_CARD" in info.value.message
+    queried = sidecar.requests[-1]
+    assert queried["path"] == "gateway/decision"
+    assert queried["body"]["input"]["client"]["team"] == "support"
+
+
+def test_sidecar_down_fails_closed(
+    sidecar_gateway: GatewayProcess, sidecar: FakeOpa, upstream: OpenAIEmulator
+) -> None:
+    client = client_for(sidecar_gateway)
+    sidecar.delay_s = 5  # longer than policy.timeout_s
+    try:
+        with pytest.raises(openai.InternalServerError) as info:
+            client.chat.completions.create(model="gpt-4o-mini", messages=ask("hi"))
+    finally:
+        sidecar.delay_s = 0
+    assert info.value.status_code == 503 and info.value.code == "policy_unavailable"
+    assert upstream.received == []
