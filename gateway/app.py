@@ -25,6 +25,7 @@ from gateway import components
 from gateway.config import GatewayConfig, load_config
 from gateway.dialects import ANTHROPIC, OPENAI, Dialect
 from gateway.errors import GatewayError, NotFoundError
+from gateway.logs import configure_logging
 from gateway.middleware import IdSource, ProxyFastPath, RequestIdMiddleware
 from gateway.pipeline import Pipeline
 
@@ -120,7 +121,9 @@ def create_app(config: GatewayConfig) -> ASGIApp:
 
 def create_app_from_env() -> ASGIApp:
     """The factory ``gateway serve --workers N`` gives uvicorn: each worker reads GATEWAY_CONFIG."""
-    return create_app(load_config())
+    config = load_config()
+    configure_logging(config.server.log_level)  # workers are fresh processes
+    return create_app(config)
 
 
 __all__ = ["create_app", "create_app_from_env"]
