@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,16 +29,9 @@ def openai_upstream(background_loop: BackgroundLoop) -> OpenAIEmulator:
 def upstream(openai_upstream: OpenAIEmulator) -> Iterator[OpenAIEmulator]:
     """The session's OpenAI emulator, reset to its defaults for each test."""
     fresh = OpenAIEmulator()
-    for name in (
-        "reply",
-        "chunks",
-        "delay_s",
-        "chunk_delay_s",
-        "tool_call",
-        "hang_after_chunks",
-        "mistral_usage",
-    ):
-        setattr(openai_upstream, name, getattr(fresh, name))
+    for spec in dataclasses.fields(OpenAIEmulator):
+        if spec.name not in ("base_url", "received", "failures"):
+            setattr(openai_upstream, spec.name, getattr(fresh, spec.name))
     openai_upstream.failures.clear()
     openai_upstream.received.clear()
     yield openai_upstream
