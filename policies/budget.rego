@@ -10,34 +10,34 @@ package gateway.budget
 import data.gateway.caller
 import data.gateway.models
 
-# The month's spend, read once for the deny and downgrade rules (and only when a budget
-# applies: the limit is checked first). A missing input.usage means no budget applies.
-team_spent := object.get(input.usage, ["team", "spend_month"], 0)
-
-key_spent := object.get(input.usage, ["key", "spend_month"], 0)
-
+# The spend is read only once a budget applies (the limit is checked first). A missing
+# input.usage means no budget applies.
 deny contains {"reason": concat("", ["the team ", input.client.team, " monthly budget is spent"]), "status": 429} if {
 	limit := caller.team.monthly_budget
-	team_spent >= limit
+	object.get(input.usage, ["team", "spend_month"], 0) >= limit
 }
 
 deny contains {"reason": "the key monthly budget is spent", "status": 429} if {
 	limit := input.client.metadata.monthly_budget
 	is_number(limit)
-	key_spent >= limit
+	object.get(input.usage, ["key", "spend_month"], 0) >= limit
 }
 
 nearly_spent if {
 	limit := caller.team.monthly_budget
-	team_spent >= limit * data.settings.budget_downgrade_at
+	object.get(input.usage, ["team", "spend_month"], 0) >= limit * data.settings.budget_downgrade_at
 }
 
 nearly_spent if {
 	limit := input.client.metadata.monthly_budget
 	is_number(limit)
-	key_spent >= limit * data.settings.budget_downgrade_at
+	object.get(input.usage, ["key", "spend_month"], 0) >= limit * data.settings.budget_downgrade_at
 }
 
 # METADATA
 # description: The cheaper model to use instead, when a budget is nearly spent.
-downgrade := data.settings.cheaper_models[models.rewritten] if nearly_spent
+downgrade := cheaper if {
+	# Most models have no cheaper alternative: then the spend is not even looked at.
+	cheaper := data.settings.cheaper_models[models.rewritten]
+	nearly_spent
+}

@@ -29,8 +29,9 @@ headers[name] := value if {
 system_prompt := caller.team.system_prompt
 
 # METADATA
-# description: Recorded with the usage: team, tier and the team's cost center.
-# (Only for a known input.client.team field, as before: a client without one gets no tags.)
+# description: |
+#   Recorded with the usage: team, tier and the team's cost center (the string ones). A client
+#   document without a `team` field (even null) gets no tags at all.
 tags["team"] := input.client.team if is_string(input.client.team)
 
 tags["tier"] := caller.tier_name if {

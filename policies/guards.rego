@@ -29,19 +29,17 @@ deny contains {"reason": sprintf("prompt contains %s, which the %s policy forbid
 	scope := forbidden_by(finding.type)
 }
 
-injection_threshold := t if {
-	t := caller.team.injection_threshold
-} else := data.settings.injection_threshold
-
 deny contains {"reason": "input.prompt.injection.score is missing", "status": 403} if {
 	not is_number(object.get(input, ["prompt", "injection", "score"], null))
 }
 
 deny contains {
-	"reason": sprintf("prompt-injection score %v reaches the threshold %v", [input.prompt.injection.score, injection_threshold]),
+	"reason": sprintf("prompt-injection score %v reaches the threshold %v", [input.prompt.injection.score, threshold]),
 	"status": 403,
 } if {
-	input.prompt.injection.score >= injection_threshold
+	# The team's threshold, else the gateway's.
+	threshold := object.get(caller.team, "injection_threshold", data.settings.injection_threshold)
+	input.prompt.injection.score >= threshold
 }
 
 # METADATA

@@ -30,24 +30,27 @@ deny contains {
 # description: The max_tokens cap; the gateway lowers larger client values and sets it when absent.
 max_tokens := caller.tier.max_tokens
 
-# The scope of the per-key limits, when the caller has a key.
-key_scope := concat("", ["key:", input.client.key_id]) if is_string(input.client.key_id)
-
 # METADATA
 # description: |
 #   Per key: the tier's requests and tokens per minute; key metadata `tokens_per_day` adds a
 #   daily token quota.
-declared contains {"name": "key-requests", "scope": key_scope, "requests": caller.tier.requests_per_minute, "window_s": 60}
-
-declared contains {"name": "key-tokens", "scope": key_scope, "tokens": caller.tier.tokens_per_minute, "window_s": 60}
+declared contains limit if {
+	is_string(input.client.key_id)
+	scope := concat("", ["key:", input.client.key_id])
+	some limit in [
+		{"name": "key-requests", "scope": scope, "requests": caller.tier.requests_per_minute, "window_s": 60},
+		{"name": "key-tokens", "scope": scope, "tokens": caller.tier.tokens_per_minute, "window_s": 60},
+	]
+}
 
 declared contains {
 	"name": "key-daily-tokens",
-	"scope": key_scope,
+	"scope": concat("", ["key:", input.client.key_id]),
 	"tokens": input.client.metadata.tokens_per_day,
 	"window_s": 86400,
 } if {
 	is_number(input.client.metadata.tokens_per_day)
+	is_string(input.client.key_id)
 }
 
 # METADATA

@@ -16,7 +16,7 @@ deny contains {"reason": "input.model.requested is missing", "status": 403} if {
 
 # Keys without an allow-list (most) fail the first condition and cost nothing more.
 deny contains {"reason": sprintf("model %q is not allowed for this key", [input.model.requested]), "status": 403} if {
-	has_allow_list
+	_ = input.client.metadata.allowed_models
 	is_string(input.model.requested)
 	not model_allowed
 }

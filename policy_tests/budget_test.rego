@@ -48,3 +48,13 @@ test_key_budget_from_metadata if {
 test_missing_usage_reads_as_nothing_spent if {
 	gateway.allow with input as object.remove(fixtures.base_input, ["usage"])
 }
+
+test_downgrade_when_key_budget_nearly_spent if {
+	inp := fixtures.input_with({
+		"client": {"team": null, "metadata": {"monthly_budget": 10}},
+		"usage": {"key": {"spend_month": 8.5}},
+	})
+	d := gateway.decision with input as inp
+	d.allow == true
+	d.transform.model == "gpt-4o-mini"
+}
