@@ -231,7 +231,8 @@ def build_app(emulator: OpenAIEmulator) -> web.Application:
 async def serve_openai(emulator: OpenAIEmulator | None = None) -> AsyncIterator[OpenAIEmulator]:
     """Serve the emulator on a free 127.0.0.1 port; ``emulator.base_url`` ends in ``/v1``."""
     emulator = emulator or OpenAIEmulator()
-    runner = web.AppRunner(build_app(emulator), access_log=None)
+    # A short shutdown: scripted stalls (hang_after_chunks) must not hold up the teardown.
+    runner = web.AppRunner(build_app(emulator), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
