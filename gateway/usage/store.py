@@ -139,6 +139,22 @@ async def _upsert_rollup(
     await connection.execute(stmt, rows)
 
 
+def _padded_to_power_of_two(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with its last row repeated up to the next power of two (300 rows → 512).
+
+    An executemany with RETURNING becomes one multi-row ``INSERT … VALUES (…), (…) RETURNING``
+    whose SQL text depends on the row count (SQLAlchemy's insertmanyvalues), and the drivers keep
+    prepared statements per connection keyed by that text (sqlite3: 128, asyncpg: 100). Batches
+    of every size from 1 to 500 filled those caches with large statements: on SQLite up to about
+    78 MB per pooled connection, the gateway's RSS growth under load (issue 10,
+    bench/leak_probe.py). Power-of-two row counts bound the distinct texts to about ten while
+    keeping one statement per batch; the repeated rows are dropped by ON CONFLICT DO NOTHING
+    (SQLite and PostgreSQL both allow a key twice in one DO NOTHING insert) and return nothing.
+    """
+    target = 1 << (len(rows) - 1).bit_length()
+    return rows + [rows[-1]] * (target - len(rows))
+
+
 async def write_batch(connection: AsyncConnection, pairs: Sequence[RecordPair]) -> int:
     """Insert the batch inside the caller's transaction; returns how many usage records were new."""
     insert = _insert_for(connection)
@@ -156,7 +172,8 @@ async def write_batch(connection: AsyncConnection, pairs: Sequence[RecordPair]) 
         .on_conflict_do_nothing(index_elements=["request_id"])
         .returning(usage_records.c.request_id)
     )
-    result = await connection.execute(stmt, [u.to_row() for u in usage_by_id.values()])
+    rows = _padded_to_power_of_two([u.to_row() for u in usage_by_id.values()])
+    result = await connection.execute(stmt, rows)
     new_ids = set(result.scalars().all())
 
     if decisions:
