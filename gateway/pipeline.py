@@ -109,7 +109,7 @@ class Pipeline:
         usage_so_far = await s.limiter.usage_snapshot(ctx.principal.key_id, ctx.principal.team)
         usage_so_far["anomaly"] = s.anomaly.score(ctx.principal.key_id) if ctx.principal.key_id else 0.0
 
-        decision = await self._decide(ctx, scope, body, texts, features, usage_so_far)
+        decision = await self._decide(ctx, scope, body, features, usage_so_far)
         if not decision.allow:
             reasons = "; ".join(decision.reasons) or "no reason given"
             ctx.error_type = "policy_denied"
@@ -157,13 +157,12 @@ class Pipeline:
         ctx: RequestContext,
         scope: Scope,
         body: dict[str, Any],
-        texts: list[str],
         features: dict[str, Any],
         usage_so_far: dict[str, Any],
     ) -> Decision:
         s = self.s
         assert ctx.route is not None and ctx.principal is not None
-        input_doc = s.build_input(ctx, scope, body, texts, features, usage_so_far)
+        input_doc = s.build_input(ctx, scope, body, features, usage_so_far)
         ctx.decision_id = self.new_id()
         started = time.perf_counter()
         try:

@@ -60,7 +60,6 @@ class Services:
         ctx: RequestContext,
         scope: Scope,
         body: dict[str, Any],
-        texts: list[str],
         features: dict[str, Any],
         usage_so_far: dict[str, Any],
     ) -> dict[str, Any]:

@@ -122,16 +122,18 @@ def to_native(body: dict[str, Any], model: str) -> dict[str, Any]:
         if role in ("system", "developer"):
             system.append({"type": "text", "text": c.text_of(message.get("content"))})
         elif role == "user":
-            _append(turns, "user", [_block(part, i) for part in c.content_parts(message.get("content"))])
+            c.append_turn(
+                turns, "user", [_block(part, i) for part in c.content_parts(message.get("content"))]
+            )
         elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(message))
+            c.append_turn(turns, "assistant", _assistant_blocks(message))
         elif role == "tool":
             result = {
                 "type": "tool_result",
                 "tool_use_id": message.get("tool_call_id", ""),
                 "content": [_block(part, i) for part in c.content_parts(message.get("content"))],
             }
-            _append(turns, "user", [result])
+            c.append_turn(turns, "user", [result])
         else:
             raise InvalidRequestError(f"Unknown message role '{role}'.", param=f"messages[{i}].role")
     native: dict[str, Any] = {"model": model, "max_tokens": c.max_output_tokens(body), "messages": turns}
@@ -146,14 +148,6 @@ def to_native(body: dict[str, Any], model: str) -> dict[str, Any]:
         native["metadata"] = {"user_id": str(body["user"])}
     _add_tools(native, body)
     return native
-
-
-def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    # Anthropic wants strictly alternating turns: consecutive same-role messages are merged.
-    if turns and turns[-1]["role"] == role:
-        turns[-1]["content"].extend(blocks)
-    else:
-        turns.append({"role": role, "content": blocks})
 
 
 def _block(part: dict[str, Any], message_index: int) -> dict[str, Any]:

@@ -49,19 +49,19 @@ def to_native(body: dict[str, Any]) -> dict[str, Any]:
         if role in ("system", "developer"):
             system.append({"text": c.text_of(message.get("content"))})
         elif role == "user":
-            _append(
+            c.append_turn(
                 turns,
                 "user",
                 [_block(part, i, n) for n, part in enumerate(c.content_parts(message.get("content")))],
             )
         elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(message))
+            c.append_turn(turns, "assistant", _assistant_blocks(message))
         elif role == "tool":
             result = {
                 "toolUseId": message.get("tool_call_id", ""),
                 "content": [{"text": c.text_of(message.get("content"))}],
             }
-            _append(turns, "user", [{"toolResult": result}])
+            c.append_turn(turns, "user", [{"toolResult": result}])
         else:
             raise InvalidRequestError(f"Unknown message role '{role}'.", param=f"messages[{i}].role")
     native: dict[str, Any] = {"messages": turns}
@@ -81,13 +81,6 @@ def to_native(body: dict[str, Any]) -> dict[str, Any]:
     if tool_config is not None:
         native["toolConfig"] = tool_config
     return native
-
-
-def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    if turns and turns[-1]["role"] == role:
-        turns[-1]["content"].extend(blocks)
-    else:
-        turns.append({"role": role, "content": blocks})
 
 
 def _block(part: dict[str, Any], message_index: int, part_index: int) -> dict[str, Any]:

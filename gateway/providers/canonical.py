@@ -286,3 +286,17 @@ def error_type_for_status(status: int) -> str:
     if 400 <= status < 500:
         return "invalid_request_error"
     return "api_error"
+
+
+def append_turn(
+    turns: list[dict[str, Any]], role: str, items: list[dict[str, Any]], key: str = "content"
+) -> None:
+    """Add a turn, merging it into the previous one when the role repeats.
+
+    Anthropic, Gemini and Bedrock want strictly alternating turns, whereas OpenAI allows
+    consecutive messages of one role (several tool results in a row, say).
+    """
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(items)
+    else:
+        turns.append({"role": role, key: items})

@@ -148,13 +148,10 @@ def to_native(body: dict[str, Any], provider_type: str) -> dict[str, Any]:
         if role in ("system", "developer"):
             system.append({"text": c.text_of(message.get("content"))})
         elif role == "user":
-            _append(
-                contents,
-                "user",
-                [_part(p, i, provider_type) for p in c.content_parts(message.get("content"))],
-            )
+            parts = [_part(p, i, provider_type) for p in c.content_parts(message.get("content"))]
+            c.append_turn(contents, "user", parts, "parts")
         elif role == "assistant":
-            _append(contents, "model", _model_parts(message))
+            c.append_turn(contents, "model", _model_parts(message), "parts")
         elif role == "tool":
             name = names.get(message.get("tool_call_id", ""))
             if not name:
@@ -163,7 +160,9 @@ def to_native(body: dict[str, Any], provider_type: str) -> dict[str, Any]:
                     param=f"messages[{i}].tool_call_id",
                 )
             response = _tool_response(c.text_of(message.get("content")))
-            _append(contents, "user", [{"functionResponse": {"name": name, "response": response}}])
+            c.append_turn(
+                contents, "user", [{"functionResponse": {"name": name, "response": response}}], "parts"
+            )
         else:
             raise InvalidRequestError(f"Unknown message role '{role}'.", param=f"messages[{i}].role")
     native: dict[str, Any] = {"contents": contents}
@@ -174,13 +173,6 @@ def to_native(body: dict[str, Any], provider_type: str) -> dict[str, Any]:
         native["generationConfig"] = config
     _add_tools(native, body, provider_type)
     return native
-
-
-def _append(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any]]) -> None:
-    if contents and contents[-1]["role"] == role:
-        contents[-1]["parts"].extend(parts)
-    else:
-        contents.append({"role": role, "parts": parts})
 
 
 def _part(part: dict[str, Any], message_index: int, provider_type: str) -> dict[str, Any]:
