@@ -19,7 +19,13 @@ from starlette.types import Receive, Scope
 
 from gateway.context import RequestContext
 from gateway.dialects import Dialect
-from gateway.errors import GatewayError, PolicyDeniedError, PolicyUnavailableError, RateLimitError
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    PolicyDeniedError,
+    PolicyUnavailableError,
+    RateLimitError,
+)
 from gateway.guards import prompt_texts
 from gateway.middleware import IdSource
 from gateway.policy.decision import Decision
@@ -97,6 +103,14 @@ class Pipeline:
 
         ctx.principal = await s.auth.authenticate(scope)
         ctx.route = s.router.route(body["model"])
+        wanted_kind = "chat" if ctx.endpoint == "chat.completions" else "embeddings"
+        if ctx.route.kind != wanted_kind:
+            raise InvalidRequestError(
+                f"The model `{ctx.route.public_model}` is a {ctx.route.kind} model; "
+                f"it cannot serve {ctx.endpoint}.",
+                param="model",
+                code="model_not_supported",
+            )
         texts = prompt_texts(body)
         features = s.guard.features(texts)
         if ctx.endpoint == "chat.completions":

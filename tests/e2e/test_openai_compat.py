@@ -254,3 +254,11 @@ def test_health_endpoints(gateway: GatewayProcess) -> None:
     ready = httpx.get(gateway.base_url + "/readyz")
     assert ready.status_code == 200
     assert all(check["ok"] for check in ready.json()["checks"].values())
+
+
+def test_endpoint_and_model_kind_must_match(gateway: GatewayProcess) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client(gateway).embeddings.create(model="gpt-4o-mini", input="hi")
+    assert info.value.param == "model" and info.value.code == "model_not_supported"
+    with pytest.raises(openai.BadRequestError):
+        client(gateway).chat.completions.create(model="text-embedding-3-small", messages=MESSAGES)
