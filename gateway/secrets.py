@@ -84,10 +84,14 @@ class AwsSecretsConfig(_Strict):
 class GcpSecretsConfig(_Strict):
     #: Used when a reference is a bare secret name rather than ``projects/…/versions/…``.
     project: str | None = None
+    #: API endpoint override (a private endpoint or a local stand-in), e.g. ``https://sm.internal:8443``.
+    endpoint: str | None = None
 
 
 class AzureSecretsConfig(_Strict):
     vault_url: str
+    #: CA bundle to trust for the vault's TLS certificate (private endpoints behind a corporate CA).
+    ca_file: str | None = None
 
 
 class SecretsConfig(_Strict):

@@ -17,7 +17,10 @@ class AzureKeyVaultBackend:
             from azure.keyvault.secrets import SecretClient
         except ImportError:
             raise missing_extra("azure-kv", "azure", "azure-keyvault-secrets") from None
-        self._client: Any = SecretClient(vault_url=config.vault_url, credential=DefaultAzureCredential())
+        verify: dict[str, Any] = {"connection_verify": config.ca_file} if config.ca_file else {}
+        self._client: Any = SecretClient(
+            vault_url=config.vault_url, credential=DefaultAzureCredential(), **verify
+        )
 
     def fetch(self, path: str) -> str:
         from azure.core.exceptions import AzureError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,18 +133,30 @@ async def test_aws_secrets_manager(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("reference", "config", "extra"),
+    ("reference", "config", "extra", "sdk_modules"),
     [
-        ("gcp-sm:projects/p/secrets/s/versions/latest", SecretsConfig(), "gcp"),
+        (
+            "gcp-sm:projects/p/secrets/s/versions/latest",
+            SecretsConfig(),
+            "gcp",
+            ["google.cloud.secretmanager"],
+        ),
         (
             "azure-kv:openai",
             SecretsConfig.model_validate({"azure": {"vault_url": "https://v.vault.azure.net"}}),
             "azure",
+            ["azure.keyvault.secrets", "azure.identity"],
         ),
     ],
 )
 async def test_cloud_resolvers_without_their_extra_say_what_to_install(
-    reference: str, config: SecretsConfig, extra: str
+    reference: str, config: SecretsConfig, extra: str, sdk_modules: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Whether or not the extra is installed here, make its SDK unimportable, as on a bare install.
+    for module in sdk_modules:
+        monkeypatch.setitem(sys.modules, module, None)
+        parent = sys.modules.get(module.rpartition(".")[0])
+        if parent is not None:
+            monkeypatch.delattr(parent, module.rpartition(".")[2], raising=False)
     with pytest.raises(ConfigError, match=rf"pip install 'opa-ai-gateway\[{extra}\]'"):
         await SecretResolver(config).resolve(reference)
