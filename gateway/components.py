@@ -154,6 +154,11 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
             await upgrade_async(database_url(config.database, base_dir))
         sessions = create_sessionmaker(db)
 
+        if config.auth.allow_anonymous:
+            log.warning(
+                "auth.allow_anonymous is on: calls without a key are accepted as the anonymous "
+                "principal. Use it for local development only; issue keys with `gateway keys create`."
+            )
         identity = await open_identity(config, sessions, resolver)
         stack.push_async_callback(identity.aclose)
         auth = GatewayAuthenticator.build(config, identity.authenticator)
