@@ -191,17 +191,11 @@ class UsageWriter:
         self._spool_pending = self._spool.pending()
 
     async def _to_spool(self, pairs: list[RecordPair]) -> None:
-        try:
-            written = await asyncio.to_thread(self._spool.append, pairs)
-        except OSError:
-            logger.exception("could not spool %d usage records", len(pairs))
-            return
-        self._spool_pending = True
-        if self._metrics is not None:
-            self._metrics.records_spooled.inc(written)
+        await asyncio.to_thread(self._spool_now, pairs)
 
     def _spool_now(self, pairs: list[RecordPair]) -> None:
-        """Synchronous spill for the overflow and after-close paths (rare: the database is far behind)."""
+        """Append to the spool (fsync'd); called in a worker thread by ``_to_spool``, and directly
+        for the overflow and after-close paths (rare: the database is far behind)."""
         try:
             written = self._spool.append(pairs)
         except OSError:
