@@ -120,7 +120,8 @@ def build_app(emulator: OpenAIEmulator) -> web.Application:
         )
         return body
 
-    async def chat(request: web.Request) -> web.StreamResponse:
+    async def admit(request: web.Request) -> dict[str, Any] | web.Response:
+        """Record the request, then answer it with 400/401 or a scripted failure if due."""
         body = await record(request)
         if isinstance(body, web.Response):
             return body
@@ -128,6 +129,12 @@ def build_app(emulator: OpenAIEmulator) -> web.Application:
             return _unauthorized()
         if emulator.failures:
             return _error(emulator.failures.pop(0))
+        return body
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        body = await admit(request)
+        if isinstance(body, web.Response):
+            return body
         if emulator.delay_s:
             await asyncio.sleep(emulator.delay_s)
         model = body.get("model") or request.match_info.get("deployment", "")
@@ -197,13 +204,9 @@ def build_app(emulator: OpenAIEmulator) -> web.Application:
         return response
 
     async def embeddings(request: web.Request) -> web.Response:
-        body = await record(request)
+        body = await admit(request)
         if isinstance(body, web.Response):
             return body
-        if not await authorized(request):
-            return _unauthorized()
-        if emulator.failures:
-            return _error(emulator.failures.pop(0))
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = [
             {"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, -0.3]}
