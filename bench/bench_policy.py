@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,57 +34,34 @@ from opa_bindings import OpaUndefinedError  # noqa: E402
 from gateway.policy.bundle import build_engine, read_source  # noqa: E402
 from gateway.policy.config import PolicyConfig  # noqa: E402
 from gateway.policy.embedded import EmbeddedEngine  # noqa: E402
-from gateway.policy.input import build_input  # noqa: E402
 from gateway.policy.sidecar import OpaSidecarEngine  # noqa: E402
 from gateway.types import Principal  # noqa: E402
+
+sys.path.insert(0, str(REPO / "bench"))
+from bench_rego_rules import request_input  # noqa: E402
 
 POLICIES = REPO / "policies"
 
 
 def inputs() -> list[dict[str, Any]]:
     """A mix like production: a team key, a restricted key, a PII hit, an anonymous caller."""
-    principals = [
-        Principal(auth="api_key", key_id="k1", key_name="svc", team="research"),
-        Principal(
-            auth="api_key",
-            key_id="k2",
-            key_name="bot",
-            team="support",
-            metadata={"allowed_models": ["gpt-4o*"]},
-        ),
-        Principal(auth="api_key", key_id="k3", key_name="app", team="support"),
-        Principal(auth="anonymous"),
-    ]
-    pii = [[], [], [{"type": "CREDIT_CARD", "count": 1}], []]
-    docs = []
-    for principal, findings in zip(principals, pii, strict=True):
-        docs.append(
-            dict(
-                build_input(
-                    request_id="bench",
-                    endpoint="chat.completions",
-                    method="POST",
-                    path="/v1/chat/completions",
-                    source_ip="10.0.0.1",
-                    time=datetime.now(UTC),
-                    stream=False,
-                    headers={"user-agent": "bench"},
-                    principal=principal,
-                    model_requested="gpt-4o",
-                    provider="openai",
-                    deployment="openai-gpt-4o",
-                    prompt_estimate=350,
-                    max_output=1024,
-                    messages=[
-                        {"role": "system", "content": "Be brief."},
-                        {"role": "user", "content": "x" * 1200},
-                    ],
-                    features={"pii": findings, "injection": {"score": 0.1, "signals": []}},
-                    usage={"key": {"tokens_today": 1000, "spend_month": 3.5}, "team": {"spend_month": 120.0}},
-                )
+    return [
+        request_input(Principal(auth="api_key", key_id="k1", key_name="svc", team="research")),
+        request_input(
+            Principal(
+                auth="api_key",
+                key_id="k2",
+                key_name="bot",
+                team="support",
+                metadata={"allowed_models": ["gpt-4o*"]},
             )
-        )
-    return docs
+        ),
+        request_input(
+            Principal(auth="api_key", key_id="k3", key_name="app", team="support"),
+            pii=[{"type": "CREDIT_CARD", "count": 1}],
+        ),
+        request_input(Principal(auth="anonymous")),
+    ]
 
 
 async def measure(label: str, call: Callable[[dict[str, Any]], Awaitable[Any]], n: int) -> None:
