@@ -27,7 +27,7 @@ from gateway.auth.service import open_identity
 from gateway.config import GatewayConfig
 from gateway.db.engine import create_engine as create_db_engine
 from gateway.db.engine import create_sessionmaker, database_url
-from gateway.db.migrate import upgrade_async
+from gateway.db.migrate import ensure_schema
 from gateway.errors import ConfigError
 from gateway.guards import Guard
 from gateway.limits import create_limiter
@@ -151,7 +151,7 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
         db = create_db_engine(config.database, base_dir)
         stack.push_async_callback(db.dispose)
         if config.database.auto_upgrade:
-            await upgrade_async(database_url(config.database, base_dir))
+            await ensure_schema(db, database_url(config.database, base_dir))
         sessions = create_sessionmaker(db)
 
         if config.auth.allow_anonymous:

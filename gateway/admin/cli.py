@@ -70,9 +70,9 @@ def _run(work: Callable[[GatewayConfig, IdentityStore, KeyInvalidator], Awaitabl
 async def _with_store(
     config: GatewayConfig, work: Callable[[GatewayConfig, IdentityStore, KeyInvalidator], Awaitable[int]]
 ) -> int:
-    if config.database.auto_upgrade:
-        await migrate.upgrade_async(database_url(config.database, config_dir(config)))
     engine = create_engine(config.database, config_dir(config))
+    if config.database.auto_upgrade:
+        await migrate.ensure_schema(engine, database_url(config.database, config_dir(config)))
     invalidator = KeyInvalidator(config.auth.redis_url)
     try:
         store = IdentityStore(create_sessionmaker(engine), await open_hasher(config, _resolver(config)))

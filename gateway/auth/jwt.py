@@ -11,15 +11,17 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
-from jwt import PyJWK, PyJWKClient
-from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError
+from typing import TYPE_CHECKING, Any
 
 from gateway.auth.config import JwtConfig, JwtIssuerConfig
 from gateway.errors import AuthenticationError, ServiceUnavailableError
 from gateway.types import Principal
+
+if TYPE_CHECKING:
+    from jwt import PyJWK
+
+# PyJWT (and through it `cryptography`, about 10 MB resident) is imported on first use: a
+# gateway without JWT issuers never loads it.
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -64,6 +66,8 @@ class VerifiedToken:
 
 class _IssuerKeys:
     def __init__(self, issuer: JwtIssuerConfig) -> None:
+        from jwt import PyJWKClient
+
         self._issuer = issuer
         self._client = PyJWKClient(
             issuer.jwks_url,
@@ -78,6 +82,8 @@ class _IssuerKeys:
         entry = self._keys.get(kid)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
+        from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError
+
         try:
             key = await asyncio.to_thread(self._client.get_signing_key, kid)  # type: ignore[arg-type]
         except PyJWKClientConnectionError:
@@ -100,6 +106,8 @@ class JwtVerifier:
         return bool(self._issuers)
 
     async def verify(self, token: str) -> VerifiedToken:
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -118,6 +126,8 @@ class JwtVerifier:
 
     @staticmethod
     def _decode(token: str, key: PyJWK, issuer: JwtIssuerConfig) -> dict[str, Any]:
+        import jwt
+
         try:
             return jwt.decode(
                 token,

@@ -143,3 +143,54 @@ def test_replicas_upgrading_a_fresh_postgres_database_at_once_all_succeed() -> N
         upgrade_concurrently(url)
         assert migrate.current_revision(url) == head_revision()
         assert migrate.check_models_match(url) == []
+
+
+def test_schema_revision_constant_is_alembics_head() -> None:
+    # ensure_schema trusts this constant to skip Alembic: a new migration must move it.
+    assert migrate.SCHEMA_REVISION == head_revision()
+
+
+async def check_ensure_schema(url: str) -> None:
+    engine = engine_for_url(url)
+    try:
+        assert await migrate.stored_revision(engine) is None
+        await migrate.ensure_schema(engine, url)  # fresh: migrates
+        assert await migrate.stored_revision(engine) == head_revision()
+        await asyncio.to_thread(migrate.downgrade, url, "0001_identity")
+        assert await migrate.stored_revision(engine) == "0001_identity"
+        await migrate.ensure_schema(engine, url)  # behind: upgrades
+        assert await migrate.stored_revision(engine) == head_revision()
+        await migrate.ensure_schema(engine, url)  # at head: nothing to do
+        assert await migrate.check_models_match_async(url) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_ensure_schema_migrates_fresh_and_older_sqlite(tmp_path: Path) -> None:
+    await check_ensure_schema(sqlite_url(tmp_path))
+
+
+@pytest.mark.postgres
+def test_ensure_schema_migrates_fresh_and_older_postgres() -> None:
+    with fresh_pg_database() as url:
+        asyncio.run(check_ensure_schema(url))
+
+
+def test_gateway_on_an_up_to_date_database_never_imports_alembic(tmp_path: Path) -> None:
+    # Alembic is ~11 MB resident: only a start that has something to migrate may load it.
+    url = sqlite_url(tmp_path)
+    migrate.upgrade(url)
+    script = (
+        "import asyncio, sys\n"
+        "from gateway.db import migrate\n"
+        "from gateway.db.engine import engine_for_url\n"
+        "async def main():\n"
+        f"    engine = engine_for_url({url!r})\n"
+        f"    await migrate.ensure_schema(engine, {url!r})\n"
+        "    await engine.dispose()\n"
+        "asyncio.run(main())\n"
+        "import gateway.app, gateway.cli\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'jwt', 'opa_client')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"
