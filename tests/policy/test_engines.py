@@ -215,3 +215,35 @@ def test_real_opa_runs_the_policy_tests_unchanged() -> None:
         [opa, "test", str(POLICIES), str(REPO / "policy_tests")], capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_direct_decision_call_answers_as_the_bindings_public_method() -> None:
+    # eval_decision_document bypasses the binding's stdlib-json wrapper for speed; every case
+    # must still come back exactly as eval_document returns it.
+    from gateway.policy.bundle import build_engine, read_source
+    from gateway.policy.embedded import eval_decision_document
+
+    engine = build_engine(read_source([POLICIES]))
+    try:
+        for case in CASES:
+            direct = eval_decision_document(engine, dict(case.input))
+            assert direct == engine.eval_document("gateway.decision", dict(case.input)), case.name
+    finally:
+        engine.close()
+
+
+def test_policy_print_output_goes_to_the_log(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from gateway.policy.bundle import build_engine, read_source
+    from gateway.policy.embedded import eval_decision_document
+
+    root = _write_policy(
+        tmp_path / "p",
+        'package gateway\n\ndecision := {"allow": true} if {\n\tprint("tier is", input.tier)\n}\n',
+    )
+    engine = build_engine(read_source([root]))
+    try:
+        with caplog.at_level("INFO", logger="gateway.policy.embedded"):
+            assert eval_decision_document(engine, {"tier": "gold"}) == {"allow": True}
+    finally:
+        engine.close()
+    assert any("tier is gold" in r.getMessage() for r in caplog.records)
