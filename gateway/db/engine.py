@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -60,17 +61,28 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _json_text(value: Any) -> str:
+    # JSON columns (usage tags, decision reasons) are written for every record: orjson instead
+    # of the stdlib encoder SQLAlchemy uses by default.
+    return orjson.dumps(value).decode()
+
+
 def engine_for_url(url: str | URL, *, echo: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_file(parsed.render_as_string(hide_password=False))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, echo=echo)
+        engine = create_async_engine(parsed, echo=echo, json_serializer=_json_text)
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
     return create_async_engine(
-        parsed, echo=echo, pool_size=POOL_SIZE, max_overflow=POOL_MAX_OVERFLOW, pool_pre_ping=True
+        parsed,
+        echo=echo,
+        json_serializer=_json_text,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_MAX_OVERFLOW,
+        pool_pre_ping=True,
     )
 
 

@@ -93,7 +93,9 @@ def test_a_bare_allow_takes_the_defaults() -> None:
         (("tags",), ["team"], "decision.tags: expected an object"),
     ],
 )
-def test_unknown_or_ill_typed_fields_are_errors(path: tuple[str | int, ...], value: Any, message: str) -> None:
+def test_unknown_or_ill_typed_fields_are_errors(
+    path: tuple[str | int, ...], value: Any, message: str
+) -> None:
     with pytest.raises(DecisionError) as caught:
         parse_decision(with_change(path, value))
     assert message in str(caught.value)

@@ -226,3 +226,25 @@ async def test_postgres_stopped_mid_load_loses_and_duplicates_nothing(
 
 def _running(pg: PrivatePostgres) -> bool:
     return (pg.data / "postmaster.pid").exists()
+
+
+async def test_a_batch_larger_than_one_statement_is_written_once_across_statements(
+    engine: AsyncEngine,
+) -> None:
+    # write_batch splits a batch into statements of CHUNK_ROWS rows: a replay that overlaps
+    # records already stored in several of them must still count only the new ones.
+    from gateway.usage.store import CHUNK_ROWS
+
+    total = 3 * CHUNK_ROWS + 7
+    pairs = [make_pair(i, prefix="big") for i in range(total)]
+    first = pairs[: CHUNK_ROWS + 5] + pairs[2 * CHUNK_ROWS : 2 * CHUNK_ROWS + 3]
+    async with engine.begin() as c:
+        assert await write_batch(c, first) == len(first)
+    async with engine.begin() as c:
+        assert await write_batch(c, pairs + pairs[:3]) == total - len(first)
+    await assert_consistent(engine, {u.request_id for u, _ in pairs})
+    expected = expected_sums([u for u, _ in pairs], lambda r: [r.team])
+    async with engine.connect() as c:
+        rows = await c.execute(text("SELECT team, sum(requests), sum(cost) FROM usage_monthly GROUP BY team"))
+        got = {team: (int(n), round(float(cost), 6)) for team, n, cost in rows}
+    assert got == {t: (int(s["requests"]), round(s["cost"], 6)) for t, s in expected.items()}
