@@ -16,7 +16,6 @@ from gateway.errors import ConfigError
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.app import create_app
     from gateway.config import load_config
     from gateway.logs import configure_logging
     from gateway.tls.inbound import gateway_http_protocol
@@ -46,13 +45,28 @@ def _serve(args: argparse.Namespace) -> int:
         **_tls_options(config),
     )
     if workers > 1:
+        for warning in worker_warnings(config, workers):
+            logging.getLogger("gateway.cli").warning(warning)
         # Several worker processes need an import string; each re-reads the same config.
         if config.source:
             os.environ["GATEWAY_CONFIG"] = config.source
+        # The supervisor only watches the workers: it never imports the app itself.
         uvicorn.run("gateway.app:create_app_from_env", factory=True, workers=workers, **options)
     else:
+        from gateway.app import create_app
+
         uvicorn.run(create_app(config), **options)
     return 0
+
+
+def worker_warnings(config: GatewayConfig, workers: int) -> list[str]:
+    """What does not hold across ``workers`` processes with this configuration."""
+    if workers > 1 and config.limits.backend == "memory":
+        return [
+            f"limits.backend is memory with {workers} workers: each worker counts on its own, so a "
+            f"limit admits up to {workers}x its value. Set limits.backend: redis to share the counters."
+        ]
+    return []
 
 
 def resolve_local_secret(reference: str) -> str:

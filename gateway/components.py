@@ -29,8 +29,8 @@ from gateway.db.engine import create_engine as create_db_engine
 from gateway.db.engine import create_sessionmaker, database_url
 from gateway.db.migrate import ensure_schema
 from gateway.errors import ConfigError
-from gateway.guards import Guard
-from gateway.limits import create_limiter
+from gateway.guards.guard import Guard
+from gateway.limits.factory import create_limiter
 from gateway.observability import Metrics, metrics_endpoint
 from gateway.policy.engine import create_engine as create_policy_engine
 from gateway.routing import Router as ModelRouter

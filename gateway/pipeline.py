@@ -26,7 +26,7 @@ from gateway.errors import (
     PolicyUnavailableError,
     RateLimitError,
 )
-from gateway.guards import prompt_texts
+from gateway.guards.guard import prompt_texts
 from gateway.middleware import IdSource
 from gateway.policy.decision import Decision
 from gateway.policy.enforce import apply_transform

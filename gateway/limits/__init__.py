@@ -6,51 +6,40 @@ which calls ``reserve`` after the policy decision and ``reconcile`` after the up
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from gateway.lazy import lazy_exports
 
-from gateway.limits.backend import BackendUnavailable, LimitBackend
-from gateway.limits.config import LimitsConfig
-from gateway.limits.limiter import LimitContext, Limiter, Reservation
-from gateway.limits.memory import MemoryBackend
-from gateway.limits.pricing import ModelPrice, PriceTable
-from gateway.limits.spend_store import SpendStore
+if TYPE_CHECKING:
+    from gateway.limits.backend import BackendUnavailable as BackendUnavailable
+    from gateway.limits.backend import LimitBackend as LimitBackend
+    from gateway.limits.config import LimitsConfig as LimitsConfig
+    from gateway.limits.factory import create_backend as create_backend
+    from gateway.limits.factory import create_limiter as create_limiter
+    from gateway.limits.limiter import LimitContext as LimitContext
+    from gateway.limits.limiter import Limiter as Limiter
+    from gateway.limits.limiter import Reservation as Reservation
+    from gateway.limits.memory import MemoryBackend as MemoryBackend
+    from gateway.limits.pricing import ModelPrice as ModelPrice
+    from gateway.limits.pricing import PriceTable as PriceTable
+    from gateway.limits.spend_store import SpendStore as SpendStore
 
-__all__ = [
-    "BackendUnavailable",
-    "LimitBackend",
-    "LimitContext",
-    "Limiter",
-    "MemoryBackend",
-    "ModelPrice",
-    "PriceTable",
-    "Reservation",
-    "SpendStore",
-    "create_backend",
-    "create_limiter",
-]
+#: Exported name -> the module that defines it, imported on first use (gateway/lazy.py).
+_EXPORTS = {
+    "BackendUnavailable": "gateway.limits.backend",
+    "LimitBackend": "gateway.limits.backend",
+    "LimitContext": "gateway.limits.limiter",
+    "Limiter": "gateway.limits.limiter",
+    "LimitsConfig": "gateway.limits.config",
+    "MemoryBackend": "gateway.limits.memory",
+    "ModelPrice": "gateway.limits.pricing",
+    "PriceTable": "gateway.limits.pricing",
+    "Reservation": "gateway.limits.limiter",
+    "SpendStore": "gateway.limits.spend_store",
+    "create_backend": "gateway.limits.factory",
+    "create_limiter": "gateway.limits.factory",
+}
 
+__all__ = sorted(_EXPORTS)
 
-def create_backend(config: LimitsConfig) -> LimitBackend:
-    if config.backend == "redis":
-        from gateway.limits.redis_backend import RedisBackend
-
-        return RedisBackend.from_url(
-            config.redis_url, prefix=config.redis_prefix, timeout_s=config.redis_timeout_s
-        )
-    return MemoryBackend()
-
-
-def create_limiter(
-    config: LimitsConfig, engine: AsyncEngine | None, *, clock: Callable[[], float] = time.time
-) -> Limiter:
-    """The limiter for the app lifespan; call ``await limiter.start()`` then ``close()`` at shutdown."""
-    return Limiter(
-        config,
-        create_backend(config),
-        PriceTable.from_config(config),
-        SpendStore(engine) if engine is not None else None,
-        clock=clock,
-    )
+__getattr__ = lazy_exports(__name__, _EXPORTS)
