@@ -43,6 +43,9 @@ _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "o1", "o3", "o4", "gpt-5", "c
 #: the same 74 MB table is not loaded twice (harmony only adds special tokens).
 _SAME_TEXT_TOKENS = {"o200k_harmony": O200K}
 
+#: Model names whose encoding is remembered (they are configured names, so a few in practice).
+_MAX_CACHED_NAMES = 4096
+
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3
@@ -121,11 +124,18 @@ class TokenEstimator:
     def __init__(self, data_dir: str | None = None, encodings: Mapping[str, str] | None = None) -> None:
         self._data_dir = Path(data_dir) if data_dir else None
         self._overrides = dict(encodings or {})
+        self._names: dict[str, str] = {}
         self._encodings: dict[str, tiktoken.Encoding | None] = {}
         self._lock = threading.Lock()
 
     def encoding_name(self, model: str) -> str:
-        return encoding_name_for_model(model, self._overrides)
+        # Asked on every request; tiktoken's own lookup walks its prefix table each time.
+        name = self._names.get(model)
+        if name is None:
+            name = encoding_name_for_model(model, self._overrides)
+            if len(self._names) < _MAX_CACHED_NAMES:
+                self._names[model] = name
+        return name
 
     def encoding(self, name: str) -> tiktoken.Encoding | None:
         """The loaded encoding, or None when it is unavailable (then estimates approximate)."""
