@@ -278,6 +278,19 @@ def gateway_env() -> dict[str, str]:
     return env
 
 
+async def migrate(config: Path) -> None:
+    """The production deploy step (docs/performance.md): migrate once, then start the gateways,
+    which find the schema current and never load Alembic."""
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway.cli", "db", "upgrade", "--config", str(config)],
+        cwd=REPO_DIR,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=gateway_env(),
+    )
+
+
 def start_gateway(
     cmd_template: str, config: Path, port: int, upstream_url: str, cpu: int | None, log_dir: Path
 ) -> Managed:

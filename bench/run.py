@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import platform
 import subprocess
@@ -46,6 +45,7 @@ from procs import (
     free_port,
     issue_key,
     memory_mb,
+    migrate,
     start_gateway,
     start_upstream,
     write_gateway_config,
@@ -232,15 +232,7 @@ async def bench_gateway(
     )
     command = args.gateway_cmd or default_gateway_cmd()
     if args.gateway_cmd is None:
-        # The production deploy step (docs/performance.md): migrate, then start the replicas,
-        # which then find the schema current and never load Alembic.
-        await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "gateway.cli", "db", "upgrade", "--config", str(config)],
-            cwd=REPO_DIR,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        await migrate(config)
     gateway = start_gateway(command, config, port, upstream_url, GATEWAY_CPU if args.pin else None, run_dir)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
