@@ -9,7 +9,7 @@ neither duplicates a record nor counts it twice.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -91,46 +91,30 @@ def _add(sums: dict[tuple[Any, ...], list[float]], key: tuple[Any, ...], measure
             current[i] += value
 
 
-_BUCKETS: tuple[tuple[str, Callable[[datetime], Any], Table, Table], ...] = (
-    ("hour", hour_of, usage_hourly, usage_hourly_tags),
-    ("day", day_of, usage_daily, usage_daily_tags),
-    ("month", month_of, usage_monthly, usage_monthly_tags),
-)
-RollupSums = dict[Table, dict[tuple[Any, ...], list[float]]]
-
-
-def empty_sums() -> RollupSums:
-    sums: RollupSums = {}
-    for _, _, plain, tagged in _BUCKETS:
+def rollup_deltas(records: Iterable[UsageRecord]) -> dict[Table, list[dict[str, Any]]]:
+    """Per rollup table, one row of sums per primary key, sorted (a stable lock order on PostgreSQL)."""
+    buckets: tuple[tuple[str, Callable[[datetime], Any], Table, Table], ...] = (
+        ("hour", hour_of, usage_hourly, usage_hourly_tags),
+        ("day", day_of, usage_daily, usage_daily_tags),
+        ("month", month_of, usage_monthly, usage_monthly_tags),
+    )
+    sums: dict[Table, dict[tuple[Any, ...], list[float]]] = {}
+    for _, _, plain, tagged in buckets:
         sums[plain], sums[tagged] = {}, {}
-    return sums
-
-
-def accumulate(sums: RollupSums, records: Iterable[UsageRecord]) -> None:
-    """Add ``records`` to the per-table sums (one entry per rollup primary key)."""
     for record in records:
         dims, measures = _dimensions(record), _measures(record)
         tags = [(str(k)[:_TAG_NAME_MAX], str(v)[:_TAG_VALUE_MAX]) for k, v in record.tags.items()]
-        for _, bucket_of, plain, tagged in _BUCKETS:
+        for _, bucket_of, plain, tagged in buckets:
             bucket = bucket_of(record.time)
             _add(sums[plain], (bucket, *dims), measures)
             for tag in tags:
                 _add(sums[tagged], (bucket, *tag, *dims), measures)
 
-
-def deltas(sums: RollupSums) -> dict[Table, list[dict[str, Any]]]:
-    """Per rollup table, one row of sums per primary key, sorted (a stable lock order on PostgreSQL)."""
-    out: dict[Table, list[dict[str, Any]]] = {}
-    for bucket_column, _, plain, tagged in _BUCKETS:
-        out[plain] = _rows(sums[plain], (bucket_column, *ROLLUP_DIMENSIONS))
-        out[tagged] = _rows(sums[tagged], (bucket_column, "tag_name", "tag_value", *ROLLUP_DIMENSIONS))
-    return out
-
-
-def rollup_deltas(records: Iterable[UsageRecord]) -> dict[Table, list[dict[str, Any]]]:
-    sums = empty_sums()
-    accumulate(sums, records)
-    return deltas(sums)
+    deltas: dict[Table, list[dict[str, Any]]] = {}
+    for bucket_column, _, plain, tagged in buckets:
+        deltas[plain] = _rows(sums[plain], (bucket_column, *ROLLUP_DIMENSIONS))
+        deltas[tagged] = _rows(sums[tagged], (bucket_column, "tag_name", "tag_value", *ROLLUP_DIMENSIONS))
+    return deltas
 
 
 def _rows(sums: dict[tuple[Any, ...], list[float]], key_columns: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -161,18 +145,6 @@ async def _upsert_rollup(connection: AsyncConnection, table: Table, rows: list[d
     await connection.execute(_rollup_upsert(connection.dialect.name, table), rows)
 
 
-#: Rows per statement. SQLAlchemy prepares every row's parameters in Python before a statement
-#: goes to the driver, on the event loop; a 500-row batch in one statement stalled requests for
-#: 10-20 ms (the p99 at concurrency 1). Between chunks the loop serves requests while the
-#: driver works.
-CHUNK_ROWS = 32
-
-
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), CHUNK_ROWS):
-        yield items[start : start + CHUNK_ROWS]
-
-
 def _padded_to_power_of_two(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` with its last row repeated up to the next power of two (300 rows → 512).
 
@@ -184,7 +156,6 @@ def _padded_to_power_of_two(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     bench/leak_probe.py). Power-of-two row counts bound the distinct texts to about ten while
     keeping one statement per batch; the repeated rows are dropped by ON CONFLICT DO NOTHING
     (SQLite and PostgreSQL both allow a key twice in one DO NOTHING insert) and return nothing.
-    With CHUNK_ROWS = 32 there are six texts (1, 2, 4, ... 32 rows).
     """
     target = 1 << (len(rows) - 1).bit_length()
     return rows + [rows[-1]] * (target - len(rows))
@@ -207,19 +178,20 @@ async def write_batch(connection: AsyncConnection, pairs: Sequence[RecordPair]) 
         .on_conflict_do_nothing(index_elements=["request_id"])
         .returning(usage_records.c.request_id)
     )
-    new_count = 0
-    sums = empty_sums()
-    for chunk in _chunks(list(usage_by_id.values())):
-        result = await connection.execute(stmt, _padded_to_power_of_two([u.to_row() for u in chunk]))
-        new_ids = result.scalars().all()
-        new_count += len(new_ids)
-        accumulate(sums, (usage_by_id[request_id] for request_id in new_ids))
+    # One statement per table and batch: each await here waits behind every request the event
+    # loop is serving (about concurrency x CPU per request), so a batch split into several
+    # statements made the writer fall behind under load (measured with bench/leak_probe.py).
+    rows = _padded_to_power_of_two([u.to_row() for u in usage_by_id.values()])
+    result = await connection.execute(stmt, rows)
+    new_ids = set(result.scalars().all())
 
     if decisions:
-        decision_stmt = insert(decision_records).on_conflict_do_nothing(index_elements=["id"])
-        for chunk in _chunks(list(decisions.values())):
-            await connection.execute(decision_stmt, [d.to_row() for d in chunk])
+        await connection.execute(
+            insert(decision_records).on_conflict_do_nothing(index_elements=["id"]),
+            [d.to_row() for d in decisions.values()],
+        )
 
-    for table, rows in deltas(sums).items():
+    new_records = [usage_by_id[request_id] for request_id in new_ids]
+    for table, rows in rollup_deltas(new_records).items():
         await _upsert_rollup(connection, table, rows)
-    return new_count
+    return len(new_ids)

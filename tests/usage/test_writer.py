@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import asyncpg
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -228,23 +229,30 @@ def _running(pg: PrivatePostgres) -> bool:
     return (pg.data / "postmaster.pid").exists()
 
 
-async def test_a_batch_larger_than_one_statement_is_written_once_across_statements(
-    engine: AsyncEngine,
+async def test_a_backlog_is_written_in_larger_batches(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # write_batch splits a batch into statements of CHUNK_ROWS rows: a replay that overlaps
-    # records already stored in several of them must still count only the new ones.
-    from gateway.usage.store import CHUNK_ROWS
+    # Under load every await of a write waits for the whole event loop: fixed-size batches would
+    # fall behind, so with more than a batch waiting the writer takes up to CATCH_UP batches.
+    from gateway.usage import writer as writer_module
 
-    total = 3 * CHUNK_ROWS + 7
-    pairs = [make_pair(i, prefix="big") for i in range(total)]
-    first = pairs[: CHUNK_ROWS + 5] + pairs[2 * CHUNK_ROWS : 2 * CHUNK_ROWS + 3]
-    async with engine.begin() as c:
-        assert await write_batch(c, first) == len(first)
-    async with engine.begin() as c:
-        assert await write_batch(c, pairs + pairs[:3]) == total - len(first)
+    sizes: list[int] = []
+    real_write_batch = writer_module.write_batch
+
+    async def recording_write_batch(connection, batch):  # type: ignore[no-untyped-def]
+        sizes.append(len(batch))
+        return await real_write_batch(connection, batch)
+
+    monkeypatch.setattr(writer_module, "write_batch", recording_write_batch)
+    writer = UsageWriter(engine, _config(tmp_path, batch_size=10))
+    pairs = [make_pair(i, prefix="backlog") for i in range(95)]
+    for usage, decision in pairs:
+        writer.record(usage, decision)  # queued before the writer runs: a backlog of 95
+    await writer.start()
+    await _wait_for(lambda: writer.queue_depth == 0)
+    await writer.close()
+
+    assert sizes[0] == 10 * writer_module.CATCH_UP
+    assert max(sizes) <= 10 * writer_module.CATCH_UP
+    assert sum(sizes) == 95
     await assert_consistent(engine, {u.request_id for u, _ in pairs})
-    expected = expected_sums([u for u, _ in pairs], lambda r: [r.team])
-    async with engine.connect() as c:
-        rows = await c.execute(text("SELECT team, sum(requests), sum(cost) FROM usage_monthly GROUP BY team"))
-        got = {team: (int(n), round(float(cost), 6)) for team, n, cost in rows}
-    assert got == {t: (int(s["requests"]), round(s["cost"], 6)) for t, s in expected.items()}
