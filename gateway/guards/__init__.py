@@ -16,18 +16,22 @@ if TYPE_CHECKING:
     from gateway.guards.response import MAX_HOLD as MAX_HOLD
     from gateway.guards.response import StreamScreener as StreamScreener
 
-#: Exported name -> the module that defines it, imported on first use (gateway/lazy.py).
+#: Module -> the names it exports from this package, imported on first use (gateway/lazy.py).
 _EXPORTS = {
-    "ALL_TYPES": "gateway.guards.guard",
-    "Guard": "gateway.guards.guard",
-    "GuardDeniedError": "gateway.guards.errors",
-    "GuardsConfig": "gateway.guards.config",
-    "MAX_HOLD": "gateway.guards.response",
-    "Restorer": "gateway.guards.anonymize",
-    "StreamScreener": "gateway.guards.response",
-    "prompt_texts": "gateway.guards.guard",
+    "gateway.guards.anonymize": ("Restorer",),
+    "gateway.guards.config": ("GuardsConfig",),
+    "gateway.guards.errors": ("GuardDeniedError",),
+    "gateway.guards.guard": (
+        "ALL_TYPES",
+        "Guard",
+        "prompt_texts",
+    ),
+    "gateway.guards.response": (
+        "MAX_HOLD",
+        "StreamScreener",
+    ),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

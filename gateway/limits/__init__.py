@@ -24,22 +24,30 @@ if TYPE_CHECKING:
     from gateway.limits.pricing import PriceTable as PriceTable
     from gateway.limits.spend_store import SpendStore as SpendStore
 
-#: Exported name -> the module that defines it, imported on first use (gateway/lazy.py).
+#: Module -> the names it exports from this package, imported on first use (gateway/lazy.py).
 _EXPORTS = {
-    "BackendUnavailable": "gateway.limits.backend",
-    "LimitBackend": "gateway.limits.backend",
-    "LimitContext": "gateway.limits.limiter",
-    "Limiter": "gateway.limits.limiter",
-    "LimitsConfig": "gateway.limits.config",
-    "MemoryBackend": "gateway.limits.memory",
-    "ModelPrice": "gateway.limits.pricing",
-    "PriceTable": "gateway.limits.pricing",
-    "Reservation": "gateway.limits.limiter",
-    "SpendStore": "gateway.limits.spend_store",
-    "create_backend": "gateway.limits.factory",
-    "create_limiter": "gateway.limits.factory",
+    "gateway.limits.backend": (
+        "BackendUnavailable",
+        "LimitBackend",
+    ),
+    "gateway.limits.config": ("LimitsConfig",),
+    "gateway.limits.factory": (
+        "create_backend",
+        "create_limiter",
+    ),
+    "gateway.limits.limiter": (
+        "LimitContext",
+        "Limiter",
+        "Reservation",
+    ),
+    "gateway.limits.memory": ("MemoryBackend",),
+    "gateway.limits.pricing": (
+        "ModelPrice",
+        "PriceTable",
+    ),
+    "gateway.limits.spend_store": ("SpendStore",),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

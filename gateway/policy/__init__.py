@@ -23,21 +23,27 @@ if TYPE_CHECKING:
     from gateway.policy.input import prompt_messages as prompt_messages
     from gateway.policy.input import select_headers as select_headers
 
-#: Exported name -> the module that defines it, imported on first use (gateway/lazy.py).
+#: Module -> the names it exports from this package, imported on first use (gateway/lazy.py).
 _EXPORTS = {
-    "Decision": "gateway.policy.decision",
-    "DecisionError": "gateway.policy.decision",
-    "InputDocument": "gateway.policy.input",
-    "PolicyEngine": "gateway.policy.engine",
-    "PolicyEngineError": "gateway.policy.engine",
-    "apply_transform": "gateway.policy.enforce",
-    "build_input": "gateway.policy.input",
-    "create_engine": "gateway.policy.engine",
-    "parse_decision": "gateway.policy.decision",
-    "prompt_messages": "gateway.policy.input",
-    "select_headers": "gateway.policy.input",
+    "gateway.policy.decision": (
+        "Decision",
+        "DecisionError",
+        "parse_decision",
+    ),
+    "gateway.policy.enforce": ("apply_transform",),
+    "gateway.policy.engine": (
+        "PolicyEngine",
+        "PolicyEngineError",
+        "create_engine",
+    ),
+    "gateway.policy.input": (
+        "InputDocument",
+        "build_input",
+        "prompt_messages",
+        "select_headers",
+    ),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)
