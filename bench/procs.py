@@ -291,6 +291,26 @@ async def migrate(config: Path) -> None:
     )
 
 
+async def launch_gateway(
+    args: Any, run_dir: Path, upstream_url: str, port: int, cpu: int | None
+) -> tuple[Managed, Path, str]:
+    """The gateway of run.py and soak.py from their shared options (``auth``, ``config``,
+    ``keep_policy_data``, ``gateway_cmd``): its generated config, migrated first when it is
+    ``gateway serve``, then started. Returns the process, the config and the command."""
+    config = write_gateway_config(
+        run_dir / "gateway.yaml",
+        upstream_url,
+        port,
+        anonymous=args.auth == "anonymous",
+        base_config=args.config,
+        keep_policy_data=args.keep_policy_data,
+    )
+    command = args.gateway_cmd or default_gateway_cmd()
+    if args.gateway_cmd is None:
+        await migrate(config)
+    return start_gateway(command, config, port, upstream_url, cpu, run_dir), config, command
+
+
 def start_gateway(
     cmd_template: str, config: Path, port: int, upstream_url: str, cpu: int | None, log_dir: Path
 ) -> Managed:

@@ -41,14 +41,11 @@ from procs import (
     Managed,
     can_pin,
     cpu_seconds,
-    default_gateway_cmd,
     free_port,
     issue_key,
+    launch_gateway,
     memory_mb,
-    migrate,
-    start_gateway,
     start_upstream,
-    write_gateway_config,
 )
 
 GATEWAY_CPU, LOAD_CPU = 0, 1
@@ -222,18 +219,8 @@ async def bench_gateway(
     args: argparse.Namespace, run_dir: Path, upstream_url: str, upstream: Managed
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     port = args.gateway_port or free_port()
-    config = write_gateway_config(
-        run_dir / "gateway.yaml",
-        upstream_url,
-        port,
-        anonymous=args.auth == "anonymous",
-        base_config=args.config,
-        keep_policy_data=args.keep_policy_data,
-    )
-    command = args.gateway_cmd or default_gateway_cmd()
-    if args.gateway_cmd is None:
-        await migrate(config)
-    gateway = start_gateway(command, config, port, upstream_url, GATEWAY_CPU if args.pin else None, run_dir)
+    cpu = GATEWAY_CPU if args.pin else None
+    gateway, config, command = await launch_gateway(args, run_dir, upstream_url, port, cpu)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         await gateway.wait_ready(base_url + "/models", timeout_s=args.start_timeout)

@@ -34,13 +34,11 @@ from procs import (
     Managed,
     can_pin,
     cpu_seconds,
-    default_gateway_cmd,
     free_port,
     issue_key,
+    launch_gateway,
     memory_mb,
-    start_gateway,
     start_upstream,
-    write_gateway_config,
 )
 
 GATEWAY_CPU, LOAD_CPU = 0, 1
@@ -122,18 +120,8 @@ async def soak(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     gateway: Managed | None = None
     try:
         await upstream.wait_ready(upstream_url + "/models", timeout_s=15)
-        config = write_gateway_config(
-            run_dir / "gateway.yaml",
-            upstream_url,
-            port,
-            anonymous=args.auth == "anonymous",
-            base_config=args.config,
-            keep_policy_data=args.keep_policy_data,
-        )
-        command = args.gateway_cmd or default_gateway_cmd()
-        gateway = start_gateway(
-            command, config, port, upstream_url, GATEWAY_CPU if args.pin else None, run_dir
-        )
+        cpu = GATEWAY_CPU if args.pin else None
+        gateway, config, _ = await launch_gateway(args, run_dir, upstream_url, port, cpu)
         base_url = f"http://127.0.0.1:{port}/v1"
         await gateway.wait_ready(base_url + "/models", timeout_s=60)
         api_key = args.api_key
