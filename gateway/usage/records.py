@@ -75,16 +75,11 @@ class UsageRecord:
         return row
 
     def to_json(self) -> dict[str, Any]:
-        row = _shallow_dict(self, _USAGE_FIELDS)
-        row["time"] = as_utc(self.time).isoformat()
-        return row
+        return _json_dict(self, _USAGE_FIELDS)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> UsageRecord:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["time"] = as_utc(datetime.fromisoformat(values["time"]))
-        return cls(**values)
+        return cls(**_values_from_json(cls, data))
 
 
 @dataclass(slots=True)
@@ -106,16 +101,25 @@ class DecisionRecord:
         return row
 
     def to_json(self) -> dict[str, Any]:
-        row = _shallow_dict(self, _DECISION_FIELDS)
-        row["time"] = as_utc(self.time).isoformat()
-        return row
+        return _json_dict(self, _DECISION_FIELDS)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DecisionRecord:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["time"] = as_utc(datetime.fromisoformat(values["time"]))
-        return cls(**values)
+        return cls(**_values_from_json(cls, data))
+
+
+def _json_dict(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    row = _shallow_dict(record, names)
+    row["time"] = as_utc(record.time).isoformat()
+    return row
+
+
+def _values_from_json(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments of ``cls`` in a ``to_json`` document (unknown keys ignored)."""
+    known = {f.name for f in fields(cls)}
+    values = {k: v for k, v in data.items() if k in known}
+    values["time"] = as_utc(datetime.fromisoformat(values["time"]))
+    return values
 
 
 def _shallow_dict(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
