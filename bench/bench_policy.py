@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import socket
 import statistics
@@ -34,6 +35,7 @@ from opa_bindings import OpaUndefinedError  # noqa: E402
 from gateway.policy.bundle import build_engine, read_source  # noqa: E402
 from gateway.policy.config import PolicyConfig  # noqa: E402
 from gateway.policy.embedded import EmbeddedEngine  # noqa: E402
+from gateway.policy.goruntime import reexec_with_defaults  # noqa: E402
 from gateway.policy.sidecar import OpaSidecarEngine  # noqa: E402
 from gateway.types import Principal  # noqa: E402
 
@@ -162,4 +164,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    # Measure with the Go runtime settings `gateway serve` runs with (gateway/policy/goruntime.py).
+    reexec_with_defaults()
+    print(f"Go runtime: GOGC={os.environ['GOGC']} GOMAXPROCS={os.environ['GOMAXPROCS']}")
     asyncio.run(main())

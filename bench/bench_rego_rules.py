@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 from opa_bindings import OpaEngine, OpaError, OpaUndefinedError  # noqa: E402
 
 from gateway.policy.bundle import build_engine, read_source  # noqa: E402
+from gateway.policy.goruntime import reexec_with_defaults  # noqa: E402
 from gateway.policy.input import build_input  # noqa: E402
 from gateway.types import ANONYMOUS, Principal  # noqa: E402
 
@@ -311,4 +312,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # Measure with the Go runtime settings `gateway serve` runs with (gateway/policy/goruntime.py).
+    reexec_with_defaults()
     sys.exit(main())

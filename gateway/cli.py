@@ -14,6 +14,10 @@ from gateway.errors import ConfigError
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from gateway.policy.goruntime import reexec_with_defaults
+
+    # OPA's Go runtime only reads the environment the process started with.
+    reexec_with_defaults()
     import uvicorn
 
     from gateway.config import load_config
