@@ -10,21 +10,19 @@ import data.gateway.caller
 # METADATA
 # description: |
 #   x-gateway-request-id, x-gateway-team and x-gateway-key-id when known, plus the team's
-#   `headers` (the x-gateway-* names stay the gateway's own, so the two rules never give one
+#   `headers` (the x-gateway-* names stay the gateway's own, so the rules never give one
 #   name two values).
 headers[name] := value if {
 	some name, value in caller.team.headers
 	not startswith(lower(name), "x-gateway-")
 }
 
-headers[name] := value if {
-	some name, value in {
-		"x-gateway-request-id": input.request.id,
-		"x-gateway-team": input.client.team,
-		"x-gateway-key-id": input.client.key_id,
-	}
-	is_string(value)
-}
+# One rule per header: each is set when its value is known, independently of the others.
+headers["x-gateway-request-id"] := input.request.id if is_string(input.request.id)
+
+headers["x-gateway-team"] := input.client.team if is_string(input.client.team)
+
+headers["x-gateway-key-id"] := input.client.key_id if is_string(input.client.key_id)
 
 system_prompt := caller.team.system_prompt
 
@@ -34,9 +32,13 @@ system_prompt := caller.team.system_prompt
 #   document without a `team` field (even null) gets no tags at all.
 tags["team"] := input.client.team if is_string(input.client.team)
 
-tags["tier"] := caller.tier_name if {
+tags["tier"] := tier if {
 	_ = input.client.team
-	is_string(caller.tier_name)
+	tier := caller.tier_name
+	is_string(tier)
 }
 
-tags["cost_center"] := caller.team.cost_center if is_string(caller.team.cost_center)
+tags["cost_center"] := cost_center if {
+	cost_center := caller.team.cost_center
+	is_string(cost_center)
+}

@@ -18,19 +18,11 @@ denied_pii := {t | some t in array.concat(data.settings.deny_pii, team_list)} if
 forbidden_by(pii_type) := concat(" ", ["team", input.client.team]) if pii_type in caller.team.deny_pii
 else := "gateway"
 
-deny contains {"reason": "input.prompt.pii is missing", "status": 403} if {
-	not is_array(object.get(input, ["prompt", "pii"], null))
-}
-
 deny contains {"reason": sprintf("prompt contains %s, which the %s policy forbids", [finding.type, scope]), "status": 403} if {
 	some finding in input.prompt.pii
 	finding.count > 0
 	finding.type in denied_pii
 	scope := forbidden_by(finding.type)
-}
-
-deny contains {"reason": "input.prompt.injection.score is missing", "status": 403} if {
-	not is_number(object.get(input, ["prompt", "injection", "score"], null))
 }
 
 deny contains {

@@ -12,18 +12,19 @@ deny contains {"reason": sprintf("unknown tier %q", [caller.tier_name]), "status
 	not caller.tier
 }
 
-deny contains {"reason": "input.tokens.prompt_estimate is missing", "status": 403} if {
-	not is_number(object.get(input, ["tokens", "prompt_estimate"], null))
-}
-
+# A non-numeric estimate is denied as missing (main.rego); Rego orders every string after
+# every number, so without is_number it would also "exceed" the ceiling.
 deny contains {
 	"reason": sprintf(
 		"prompt of about %d tokens exceeds the %s tier ceiling of %d tokens",
-		[input.tokens.prompt_estimate, caller.tier_name, caller.tier.max_prompt_tokens],
+		[estimate, caller.tier_name, ceiling],
 	),
 	"status": 400,
 } if {
-	input.tokens.prompt_estimate > caller.tier.max_prompt_tokens
+	estimate := input.tokens.prompt_estimate
+	is_number(estimate)
+	ceiling := caller.tier.max_prompt_tokens
+	estimate > ceiling
 }
 
 # METADATA
@@ -70,17 +71,19 @@ declared contains {
 declared contains {
 	"name": "team-requests",
 	"scope": concat("", ["team:", input.client.team]),
-	"requests": caller.team.limits.requests_per_minute,
+	"requests": per_minute,
 	"window_s": 60,
 } if {
-	is_number(caller.team.limits.requests_per_minute)
+	per_minute := caller.team.limits.requests_per_minute
+	is_number(per_minute)
 }
 
 declared contains {
 	"name": "team-tokens",
 	"scope": concat("", ["team:", input.client.team]),
-	"tokens": caller.team.limits.tokens_per_minute,
+	"tokens": per_minute,
 	"window_s": 60,
 } if {
-	is_number(caller.team.limits.tokens_per_minute)
+	per_minute := caller.team.limits.tokens_per_minute
+	is_number(per_minute)
 }

@@ -18,25 +18,32 @@ default allow := false
 
 allow if count(denials) == 0
 
-# The parts of the input every decision needs; a request without them is denied.
-required_sections := ["request", "client", "model", "tokens", "prompt"]
-
-# Nearly every request has all of them: one conjunction settles that, and only an incomplete
-# input pays for finding which ones are missing.
+# The input fields every decision needs; a request without one of them is denied. Nearly
+# every request has them all: one conjunction settles that, and only an incomplete input pays
+# for finding which ones are missing.
 missing := set() if {
 	is_object(input.request)
 	is_object(input.client)
-	is_object(input.model)
-	is_object(input.tokens)
-	is_object(input.prompt)
-} else := {{"reason": concat("", ["input.", section, " is missing"]), "status": 403} |
-	some section in required_sections
-	not present(section)
+	is_string(input.model.requested)
+	is_number(input.tokens.prompt_estimate)
+	is_array(input.prompt.pii)
+	is_number(input.prompt.injection.score)
+} else := {{"reason": concat("", [field, " is missing"]), "status": 403} |
+	# object.get, not input.x.y: a built-in over an undefined value is undefined, and so is
+	# its negation, so a missing field would not be found.
+	some field, present in {
+		"input.request": is_object(object.get(input, "request", null)),
+		"input.client": is_object(object.get(input, "client", null)),
+		"input.model": is_object(object.get(input, "model", null)),
+		"input.tokens": is_object(object.get(input, "tokens", null)),
+		"input.prompt": is_object(object.get(input, "prompt", null)),
+		"input.model.requested": is_string(object.get(input, ["model", "requested"], null)),
+		"input.tokens.prompt_estimate": is_number(object.get(input, ["tokens", "prompt_estimate"], null)),
+		"input.prompt.pii": is_array(object.get(input, ["prompt", "pii"], null)),
+		"input.prompt.injection.score": is_number(object.get(input, ["prompt", "injection", "score"], null)),
+	}
+	present == false
 }
-
-# A helper, not `not is_object(input[section])`: a built-in over an undefined value is
-# undefined, and so is its negation, so the rule would never fire.
-present(section) if is_object(input[section])
 
 # Every concern's denials, each {"reason": string, "status": HTTP status}.
 denials := union({missing, models.deny, limits.deny, guards.deny, budget.deny})

@@ -8,12 +8,6 @@ package gateway.models
 
 import data.gateway.caller
 
-# object.get, not `not is_string(input.model.requested)`: a built-in over an undefined value is
-# undefined and so is its negation, so a missing field would not deny.
-deny contains {"reason": "input.model.requested is missing", "status": 403} if {
-	not is_string(object.get(input, ["model", "requested"], null))
-}
-
 # Keys without an allow-list (most) fail the first condition and cost nothing more.
 deny contains {"reason": sprintf("model %q is not allowed for this key", [input.model.requested]), "status": 403} if {
 	_ = input.client.metadata.allowed_models

@@ -30,6 +30,13 @@ test_anonymous_headers if {
 	enrich.headers == {"x-gateway-request-id": "req-1"} with input as inp
 }
 
+# Each header stands alone: a missing client section leaves the request id in place.
+test_headers_set_independently if {
+	enrich.headers == {"x-gateway-request-id": "req-1"} with input as object.remove(fixtures.base_input, ["client"])
+	inp := object.remove(fixtures.base_input, ["request"])
+	enrich.headers == {"x-gateway-team": "research", "x-gateway-key-id": "key-1"} with input as inp
+}
+
 test_team_system_prompt if {
 	sp := enrich.system_prompt with input as fixtures.input_with({"client": {"team": "support"}})
 	startswith(sp.prepend, "You are the support assistant")

@@ -27,11 +27,6 @@ test_zero_count_finding_ignored if {
 	count(guards.deny) == 0 with input as inp
 }
 
-test_missing_pii_denied if {
-	inp := json.patch(fixtures.base_input, [{"op": "remove", "path": "/prompt/pii"}])
-	{"reason": "input.prompt.pii is missing", "status": 403} in guards.deny with input as inp
-}
-
 test_injection_score_at_threshold_denies if {
 	inp := fixtures.input_with({"prompt": {"injection": {"score": 0.8, "signals": ["ignore_previous"]}}})
 	d := gateway.decision with input as inp
@@ -46,11 +41,6 @@ test_injection_below_threshold_allowed if {
 test_team_injection_threshold if {
 	inp := fixtures.input_with({"client": {"team": "support"}, "prompt": {"injection": {"score": 0.6, "signals": []}}})
 	not gateway.allow with input as inp
-}
-
-test_missing_injection_score_denied if {
-	inp := json.patch(fixtures.base_input, [{"op": "remove", "path": "/prompt/injection"}])
-	{"reason": "input.prompt.injection.score is missing", "status": 403} in guards.deny with input as inp
 }
 
 test_request_and_response_redaction if {

@@ -42,11 +42,6 @@ test_prompt_at_ceiling_allowed if {
 	count(limits.deny) == 0 with input as inp
 }
 
-test_missing_prompt_estimate_denied if {
-	inp := json.patch(fixtures.base_input, [{"op": "remove", "path": "/tokens/prompt_estimate"}])
-	{"reason": "input.tokens.prompt_estimate is missing", "status": 403} in limits.deny with input as inp
-}
-
 test_max_tokens_cap_per_tier if {
 	limits.max_tokens == 4096 with input as fixtures.input_with({"client": {"team": "support"}})
 	limits.max_tokens == 512 with input as fixtures.input_with({"client": {"metadata": {"tier": "free"}}})

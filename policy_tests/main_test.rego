@@ -19,6 +19,27 @@ test_missing_input_section_denies if {
 	"input.client is missing" in d.reasons
 }
 
+# Each required field, removed alone, denies with its own reason and nothing else.
+test_missing_required_field_denies if {
+	every path, reason in {
+		"/model/requested": "input.model.requested is missing",
+		"/tokens/prompt_estimate": "input.tokens.prompt_estimate is missing",
+		"/prompt/pii": "input.prompt.pii is missing",
+		"/prompt/injection": "input.prompt.injection.score is missing",
+		"/request": "input.request is missing",
+	} {
+		d := gateway.decision with input as json.patch(fixtures.base_input, [{"op": "remove", "path": path}])
+		d.allow == false
+		d.reasons == {reason}
+		d.status == 403
+	}
+}
+
+test_ill_typed_required_field_denies if {
+	d := gateway.decision with input as fixtures.input_with({"tokens": {"prompt_estimate": "100"}})
+	d.reasons == {"input.tokens.prompt_estimate is missing"}
+}
+
 test_empty_input_denies if {
 	d := gateway.decision with input as {}
 	d.allow == false
