@@ -1,8 +1,8 @@
 """The in-process engine: OPA's own Go evaluator through ``opa-golib-python-bindings``.
 
-Evaluation is inline on the event loop by default. A default-policy decision takes about 0.5 ms
-(bench/bench_policy.py), and moving it to a worker thread made it slower (+0.1 ms p50) without
-freeing anything that matters at that size; ``policy.eval_in_thread`` is there for heavy
+Evaluation is inline on the event loop by default. A default-policy decision takes about
+0.27 ms (bench/bench_policy.py), and moving it to a worker thread made it slower (~0.5 ms p50)
+without freeing anything that matters at that size; ``policy.eval_in_thread`` is there for heavy
 policies (the Go evaluator releases the GIL, so the loop keeps serving meanwhile).
 
 Reload: a background task polls the files' sizes and modification times. On a change it builds
