@@ -152,15 +152,7 @@ class Managed:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return []
-        marks = (
-            '"level":"warning"',
-            '"level":"error"',
-            '"level":"critical"',
-            "WARNING",
-            "ERROR",
-            "Traceback",
-        )
-        return [line for line in lines if any(mark in line for mark in marks)]
+        return [line for line in lines if any(mark in line for mark in _WARNING_MARKS)]
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.proc.poll() is None:
