@@ -17,11 +17,10 @@ from tests.e2e.conftest import UPSTREAM_ENV, gateway_config
 from tests.e2e.harness import REPO, GatewayProcess
 
 PRINT_START_ENV = """
-import os
 print("started")
-from gateway.policy.goruntime import reexec_with_defaults
+from gateway.policy.goruntime import initial_environment, reexec_with_defaults
 reexec_with_defaults()
-start = dict(e.split("=", 1) for e in open("/proc/self/environ").read().split("\\0") if "=" in e)
+start = initial_environment()
 print(start.get("GOGC"), start.get("GOMAXPROCS"))
 """
 
