@@ -33,6 +33,7 @@ from gateway.guards.guard import Guard
 from gateway.limits.factory import create_limiter
 from gateway.observability import Metrics, metrics_endpoint
 from gateway.policy.engine import create_engine as create_policy_engine
+from gateway.policy.goruntime import startup_warning as runtime_warning
 from gateway.routing import Router as ModelRouter
 from gateway.secrets import SecretResolver
 from gateway.services import Services
@@ -175,6 +176,9 @@ async def open_services(config: GatewayConfig) -> AsyncIterator[Services]:
         policy = create_policy_engine(config.policy, base_dir)
         await policy.start()
         stack.push_async_callback(policy.close)
+        # Only a serving process cares: a one-shot `gateway policy eval` would just be noisy.
+        if config.policy.engine == "embedded" and (warning := runtime_warning()):
+            log.warning(warning)
 
         tokens = TokenEstimator(
             str(config.resolve_path(config.tokenizer.data_dir)) if config.tokenizer.data_dir else None,

@@ -28,7 +28,6 @@ from gateway.policy.bundle import PolicyLoadError, build_engine, fingerprint, re
 from gateway.policy.config import PolicyConfig
 from gateway.policy.decision import Decision, DecisionError, parse_decision
 from gateway.policy.engine import DECISION_DOCUMENT, PolicyEngineError
-from gateway.policy.goruntime import startup_warning
 from gateway.policy.input import build_input
 from gateway.types import ANONYMOUS
 
@@ -151,8 +150,6 @@ class EmbeddedEngine:
             raise PolicyEngineError(f"cannot load policies: {exc}", reason="load_error") from None
         self._stamp = stamp
         log.info("policies loaded (embedded engine, revision %s)", self._revision)
-        if warning := startup_warning():
-            log.warning(warning)
         if self._config.watch:
             self._watcher = asyncio.create_task(self._watch(), name="policy-reload")
 

@@ -91,10 +91,12 @@ class GatewayProcess:
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 30.0) -> None:
+    def start(self, timeout_s: float = 30.0, command: list[str] | None = None) -> None:
+        """Run ``gateway serve`` (or ``command``, e.g. another ASGI server) and wait until healthy."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [
+            command
+            or [
                 sys.executable,
                 "-m",
                 "gateway.cli",

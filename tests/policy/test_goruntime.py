@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -11,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from gateway.policy import goruntime
-from gateway.policy.config import PolicyConfig
-from gateway.policy.embedded import EmbeddedEngine
 from tests.e2e.conftest import UPSTREAM_ENV, gateway_config
 from tests.e2e.harness import REPO, GatewayProcess
 
@@ -47,16 +44,12 @@ def test_missing_defaults_lists_only_what_the_environment_lacks() -> None:
     assert goruntime.missing_defaults({"GOGC": "100", "GOMAXPROCS": "4"}) == {}
 
 
-async def test_embedded_engine_warns_when_the_runtime_started_without_them(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_startup_warning_names_what_the_runtime_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(goruntime, "initial_environment", lambda: {"GOGC": "400"})
-    engine = EmbeddedEngine(PolicyConfig(watch=False), REPO)
-    with caplog.at_level(logging.WARNING, logger="gateway.policy.embedded"):
-        await engine.start()
-    await engine.close()
-    [record] = [r for r in caplog.records if "Go runtime" in r.getMessage()]
-    assert "GOMAXPROCS=1" in record.getMessage() and "GOGC" not in record.getMessage()
+    warning = goruntime.startup_warning()
+    assert warning is not None and "GOMAXPROCS=1" in warning and "GOGC" not in warning
+    monkeypatch.setattr(goruntime, "initial_environment", lambda: {"GOGC": "100", "GOMAXPROCS": "4"})
+    assert goruntime.startup_warning() is None
 
 
 def test_gateway_serve_runs_with_the_defaults(tmp_path: Path) -> None:
@@ -70,5 +63,19 @@ def test_gateway_serve_runs_with_the_defaults(tmp_path: Path) -> None:
         raw = Path(f"/proc/{gateway.proc.pid}/environ").read_bytes().split(b"\0")
         assert b"GOGC=400" in raw and b"GOMAXPROCS=1" in raw
         assert "Go runtime did not get" not in gateway.logs()
+    finally:
+        gateway.stop()
+
+
+def test_another_asgi_server_warns_at_start(tmp_path: Path) -> None:
+    config = gateway_config("http://127.0.0.1:9", tmp_path)
+    gateway = GatewayProcess(config, tmp_path, UPSTREAM_ENV)
+    gateway.env["GATEWAY_CONFIG"] = str(gateway.config_path)
+    for name in goruntime.DEFAULTS:
+        gateway.env.pop(name, None)
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "gateway.app:create_app_from_env"]
+    gateway.start(command=[*uvicorn, "--port", str(gateway.port)])
+    try:
+        assert "Go runtime did not get GOGC=400 GOMAXPROCS=1" in gateway.logs()
     finally:
         gateway.stop()
